@@ -1,0 +1,53 @@
+"""The ``resnet-zoo`` command line: one sub-command per task, each implemented in its own module.
+
+A command ``NAME`` lives in module ``MODULE`` as two functions: ``NAME_arguments(parser)`` adds its options and
+``NAME_command(args) -> int`` runs it and returns the exit status. Modules are imported only when their
+command runs, so ``resnet-zoo --help`` stays fast.
+"""
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from .errors import ZooError
+
+COMMANDS = {
+    "predict": ("resnet_zoo.predict", "classify image files with a (pretrained) model"),
+    "validate": ("resnet_zoo.validate", "top-1/top-5/loss/throughput on a CIFAR test split"),
+    "train": ("resnet_zoo.train", "train a CIFAR model with the zoo's recipe"),
+    "export": ("resnet_zoo.hub", "write a Hub model folder (config.json, model.safetensors, model card)"),
+    "verify": ("resnet_zoo.hub", "check a Hub model folder: checksum, tensors, metadata"),
+    "publish": ("resnet_zoo.hub", "validate a Hub model folder and upload it"),
+    "convert": ("resnet_zoo.convert", "convert a torchvision/timm/CIFAR checkpoint into a Hub model folder"),
+}
+
+
+def build_parser(argv: List[str]) -> argparse.ArgumentParser:
+    """The top-level parser; only the module of the command named in ``argv`` is imported."""
+    from . import __version__
+    parser = argparse.ArgumentParser(prog="resnet-zoo", description="Paper-exact ResNets for timm.")
+    parser.add_argument("--version", action="version", version=f"resnet-zoo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            getattr(importlib.import_module(module), f"{name}_arguments")(p)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``resnet-zoo``; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return getattr(module, f"{args.command}_command")(args)
+    except ZooError as e:
+        print(f"resnet-zoo {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""ResNet for both families, and its timm registrations.
+
+* ImageNet-style ``zoo_resnet18/34/50/101/152``: torchvision's layout (7x7 stem, max-pool, four stages,
+  stride on the 3x3 of the Bottleneck), with torchvision's parameter names.
+* CIFAR ``cifar_resnet20/32/44/56/110/1202`` (He et al. 2016, §4.2): 3x3 stem, three stages of ``n``
+  BasicBlocks at 16/32/64 channels, shortcut ``"B"`` (1x1 conv + BN) or ``"A"`` (zero padding).
+
+Both are the same `ResNet` class built from `resnet_zoo.blocks`.
+"""
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import SelectAdaptivePool2d
+from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_cfgs, is_model, register_model
+from timm.models._features import feature_take_indices
+from timm.models._pretrained import PretrainedCfg
+
+from .blocks import BasicBlock, Block, Bottleneck, check_input, check_shortcut, make_stage
+from .pretrained import CIFAR10_TAG, cifar_cfg, hub_id, imagenet_cfg
+
+__all__ = ["ResNet"]
+
+STEMS = ("imagenet", "cifar")
+
+
+class ResNet(nn.Module):
+    """ResNet with a torchvision-compatible state dict.
+
+    Args:
+        block: Residual block class, `BasicBlock` or `Bottleneck`.
+        layers: Number of blocks in each stage (3 or 4 stages).
+        channels: ``planes`` of each stage; stage ``i`` outputs ``channels[i] * block.expansion`` channels.
+        stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool, 64 channels) or ``"cifar"`` (3x3/1 conv to
+            ``channels[0]``, no pooling).
+        shortcut: ``"B"`` (1x1 conv + BN projection) or ``"A"`` (parameter-free zero padding), used where a
+            block changes the shape of its input.
+        num_classes: Classifier outputs; 0 removes the classifier.
+        in_chans: Input image channels.
+        global_pool: Global pooling type (``"avg"``, ``"max"``, ``"avgmax"``, ``""`` for none, …).
+        drop_rate: Dropout before the classifier.
+        drop_path_rate: Stochastic depth rate, increasing linearly to this value at the last block.
+        zero_init_last: Zero the last BN scale of every residual branch at initialisation.
+        device: Device of the parameters.
+        dtype: Dtype of the parameters.
+
+    Raises:
+        ValueError: For an unknown ``stem`` or ``shortcut``, or a number of stages other than 3 or 4.
+    """
+
+    def __init__(
+            self,
+            block: Block,
+            layers: Sequence[int],
+            channels: Sequence[int] = (64, 128, 256, 512),
+            stem: str = "imagenet",
+            shortcut: str = "B",
+            num_classes: int = 1000,
+            in_chans: int = 3,
+            global_pool: str = "avg",
+            drop_rate: float = 0.,
+            drop_path_rate: float = 0.,
+            zero_init_last: bool = True,
+            device=None,
+            dtype=None,
+    ):
+        super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"unknown stem {stem!r}; valid: {', '.join(map(repr, STEMS))}")
+        if len(layers) not in (3, 4) or len(channels) != len(layers):
+            raise ValueError(f"need 3 or 4 stages with one channel count each, got layers={layers}, "
+                             f"channels={channels}")
+        check_shortcut(shortcut)
+        dd = dict(device=device, dtype=dtype)
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.drop_rate = drop_rate
+        self.grad_checkpointing = False
+
+        # stem
+        if stem == "imagenet":
+            stem_chs, stem_stride = 64, 2
+            self.conv1 = nn.Conv2d(in_chans, stem_chs, 7, stride=2, padding=3, bias=False, **dd)
+        else:
+            stem_chs, stem_stride = channels[0], 1
+            self.conv1 = nn.Conv2d(in_chans, stem_chs, 3, stride=1, padding=1, bias=False, **dd)
+        self.bn1 = nn.BatchNorm2d(stem_chs, **dd)
+        self.act1 = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if stem == "imagenet" else nn.Identity()
+        self.feature_info = [dict(num_chs=stem_chs, reduction=stem_stride, module="act1")]
+
+        # stages: layer1 keeps the resolution, each later one halves it
+        dpr = torch.linspace(0, drop_path_rate, sum(layers)).tolist()
+        in_chs, net_stride, first = stem_chs, stem_stride * (2 if stem == "imagenet" else 1), 0
+        self.stage_names: Tuple[str, ...] = tuple(f"layer{i + 1}" for i in range(len(layers)))
+        for i, (name, depth, planes) in enumerate(zip(self.stage_names, layers, channels)):
+            stride = 1 if i == 0 else 2
+            net_stride *= stride
+            stage = make_stage(block, in_chs, planes, depth, stride, shortcut, dpr[first:first + depth], **dd)
+            self.add_module(name, stage)
+            in_chs, first = planes * block.expansion, first + depth
+            self.feature_info.append(dict(num_chs=in_chs, reduction=net_stride, module=name))
+        if len(layers) == 3:
+            self.layer4 = None  # a constant None keeps forward() scriptable for both families
+
+        # head
+        self.num_features = self.head_hidden_size = in_chs
+        self.global_pool, self.fc = self._make_head(global_pool, **dd)
+        self.init_weights(zero_init_last)
+
+    def _make_head(self, global_pool: str, device=None, dtype=None) -> Tuple[SelectAdaptivePool2d, nn.Module]:
+        pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=True)
+        in_features = self.num_features * pool.feat_mult()
+        self.head_hidden_size = in_features
+        fc = nn.Linear(in_features, self.num_classes, device=device, dtype=dtype) if self.num_classes > 0 \
+            else nn.Identity()
+        return pool, fc
+
+    @torch.jit.ignore
+    def init_weights(self, zero_init_last: bool = True) -> None:
+        """Kaiming-normal (fan-out) convolutions; optionally zero the last BN scale of each residual branch."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        if zero_init_last:
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)):
+                    m.zero_init_last()
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> Dict[str, str]:
+        """Regexes that group parameters into the stem and the stages (``coarse``) or blocks."""
+        return dict(stem=r"^conv1|bn1", blocks=r"^layer(\d+)" if coarse else r"^layer(\d+)\.(\d+)")
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute the activations of each block in the backward pass instead of storing them."""
+        self.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self, name_only: bool = False) -> Union[str, nn.Module]:
+        """The classifier module (or its name)."""
+        return "fc" if name_only else self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """Replace the classifier by a new one with ``num_classes`` outputs (0: none).
+
+        Args:
+            num_classes: Outputs of the new classifier.
+            global_pool: New pooling type; ``None`` keeps the current one.
+        """
+        ref = next(self.parameters())
+        self.num_classes = num_classes
+        if global_pool is None:
+            global_pool = self.global_pool.pool_type
+        self.global_pool, self.fc = self._make_head(global_pool, device=ref.device, dtype=ref.dtype)
+        self.global_pool.train(self.training)
+        self.fc.train(self.training)
+
+    def _stages(self) -> List[nn.Module]:
+        return [getattr(self, name) for name in self.stage_names]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem and all stages: unpooled features ``(N, num_features, H', W')``.
+
+        Raises:
+            ValueError: If ``x`` is not a batch of ``in_chans``-channel images.
+        """
+        check_input(x, self.in_chans)
+        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            x = checkpoint_seq(self._stages(), x, flatten=True)
+        else:
+            x = self.layer1(x)
+            x = self.layer2(x)
+            x = self.layer3(x)
+            if self.layer4 is not None:
+                x = self.layer4(x)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global pooling, dropout and (unless ``pre_logits``) the classifier."""
+        x = self.global_pool(x)
+        if self.drop_rate:
+            x = F.dropout(x, p=float(self.drop_rate), training=self.training)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, num_classes)`` for a batch of images ``(N, in_chans, H, W)``."""
+        return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: Optional[Union[int, List[int]]] = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = "NCHW",
+            intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Forward that also returns the features of the stem and of each stage (``feature_info`` order).
+
+        Args:
+            x: Input images.
+            indices: Take the last ``n`` features if int, all if ``None``, or those at the given indices.
+            norm: Unused (ResNet has no final norm); kept for timm's API.
+            stop_early: Stop after the last requested feature.
+            output_fmt: Only ``"NCHW"``.
+            intermediates_only: Return only the intermediate features.
+
+        Returns:
+            ``(final features, intermediates)``, or only the intermediates.
+        """
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        check_input(x, self.in_chans)
+        take_indices, max_index = feature_take_indices(len(self.feature_info), indices)
+        intermediates = []
+        x = self.act1(self.bn1(self.conv1(x)))
+        if 0 in take_indices:
+            intermediates.append(x)
+        x = self.maxpool(x)
+        stages = self._stages()[:max_index] if stop_early else self._stages()
+        for i, stage in enumerate(stages, start=1):
+            x = checkpoint_seq(stage, x) if self.grad_checkpointing and not torch.jit.is_scripting() else stage(x)
+            if i in take_indices:
+                intermediates.append(x)
+        if intermediates_only:
+            return intermediates
+        return x, intermediates
+
+    def prune_intermediate_layers(
+            self,
+            indices: Union[int, List[int]] = 1,
+            prune_norm: bool = False,
+            prune_head: bool = True,
+    ) -> List[int]:
+        """Drop the stages (and, if ``prune_head``, the head) not needed for the features at ``indices``."""
+        take_indices, max_index = feature_take_indices(len(self.feature_info), indices)
+        for name in self.stage_names[max_index:]:
+            setattr(self, name, nn.Sequential())  # empty, so forward and checkpoint_seq still iterate it
+        if max_index < len(self.stage_names):
+            self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
+        if prune_head or max_index < len(self.stage_names):
+            self.reset_classifier(0, "")
+        return take_indices
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# timm registrations
+
+CIFAR_DEPTHS = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}
+"""CIFAR ResNet depth -> BasicBlocks per stage (depth = 6n + 2)."""
+
+IMAGENET_LAYOUTS = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
+}
+"""ImageNet ResNet depth -> (block, blocks per stage), as torchvision."""
+
+CIFAR_TRAINED = (20, 32, 44, 56, 110)
+"""CIFAR depths with CIFAR-10 weights on the Hub."""
+
+
+def _has_weights(cfg: PretrainedCfg) -> bool:
+    return bool(cfg.has_weights or cfg.state_dict is not None)
+
+
+def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs: Any) -> ResNet:
+    """Build ``variant`` through timm; ``pretrained`` without any weight source is an error, not a fallback."""
+    if pretrained:
+        from timm.models._builder import resolve_pretrained_cfg
+        cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
+        if not _has_weights(cfg):
+            raise RuntimeError(
+                f"no pretrained weights for {variant}{'.' + cfg.tag if cfg.tag else ''}; weights that exist: "
+                f"{list_pretrained_tags(variant) or 'none'} (or pass pretrained_cfg_overlay=dict(file=...))")
+    return build_model_with_cfg(ResNet, variant, pretrained, **dict(model_args, **kwargs))
+
+
+def list_pretrained_tags(variant: str) -> List[str]:
+    """Names ``variant.tag`` of the registered weights of ``variant``."""
+    import timm
+    return timm.list_pretrained(f"{variant}.*")
+
+
+def _register(fn: Callable[..., ResNet]) -> Callable[..., ResNet]:
+    """``register_model`` that refuses to replace a model timm (or anyone) already registered."""
+    if is_model(fn.__name__):
+        raise RuntimeError(f"model name {fn.__name__!r} is already registered in timm; resnet_zoo will not "
+                           f"replace it")
+    return register_model(fn)
+
+
+def _cifar_args(depth: int) -> Dict[str, Any]:
+    n = CIFAR_DEPTHS[depth]
+    return dict(block=BasicBlock, layers=(n, n, n), channels=(16, 32, 64), stem="cifar", num_classes=10)
+
+
+def _imagenet_args(depth: int) -> Dict[str, Any]:
+    block, layers = IMAGENET_LAYOUTS[depth]
+    return dict(block=block, layers=layers)
+
+
+default_cfgs = generate_default_cfgs({
+    **{f"cifar_resnet{d}.{CIFAR10_TAG}": cifar_cfg(hf_hub_id=hub_id(f"cifar_resnet{d}", CIFAR10_TAG))
+       for d in CIFAR_TRAINED},
+    "cifar_resnet1202": cifar_cfg(),
+    **{f"zoo_resnet{d}": imagenet_cfg() for d in IMAGENET_LAYOUTS},
+})
+
+
+@_register
+def cifar_resnet20(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """CIFAR ResNet-20 (3 BasicBlocks per stage, 0.27M parameters)."""
+    return _create("cifar_resnet20", pretrained, _cifar_args(20), **kwargs)
+
+
+@_register
+def cifar_resnet32(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """CIFAR ResNet-32 (5 BasicBlocks per stage, 0.46M parameters)."""
+    return _create("cifar_resnet32", pretrained, _cifar_args(32), **kwargs)
+
+
+@_register
+def cifar_resnet44(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """CIFAR ResNet-44 (7 BasicBlocks per stage, 0.66M parameters)."""
+    return _create("cifar_resnet44", pretrained, _cifar_args(44), **kwargs)
+
+
+@_register
+def cifar_resnet56(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """CIFAR ResNet-56 (9 BasicBlocks per stage, 0.86M parameters)."""
+    return _create("cifar_resnet56", pretrained, _cifar_args(56), **kwargs)
+
+
+@_register
+def cifar_resnet110(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """CIFAR ResNet-110 (18 BasicBlocks per stage, 1.7M parameters)."""
+    return _create("cifar_resnet110", pretrained, _cifar_args(110), **kwargs)
+
+
+@_register
+def cifar_resnet1202(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """CIFAR ResNet-1202 (200 BasicBlocks per stage, 19.4M parameters)."""
+    return _create("cifar_resnet1202", pretrained, _cifar_args(1202), **kwargs)
+
+
+@_register
+def zoo_resnet18(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """ResNet-18, torchvision layout (11.7M parameters)."""
+    return _create("zoo_resnet18", pretrained, _imagenet_args(18), **kwargs)
+
+
+@_register
+def zoo_resnet34(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """ResNet-34, torchvision layout (21.8M parameters)."""
+    return _create("zoo_resnet34", pretrained, _imagenet_args(34), **kwargs)
+
+
+@_register
+def zoo_resnet50(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """ResNet-50, torchvision layout (25.6M parameters)."""
+    return _create("zoo_resnet50", pretrained, _imagenet_args(50), **kwargs)
+
+
+@_register
+def zoo_resnet101(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """ResNet-101, torchvision layout (44.5M parameters)."""
+    return _create("zoo_resnet101", pretrained, _imagenet_args(101), **kwargs)
+
+
+@_register
+def zoo_resnet152(pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """ResNet-152, torchvision layout (60.2M parameters)."""
+    return _create("zoo_resnet152", pretrained, _imagenet_args(152), **kwargs)

@@ -1,0 +1,25 @@
+"""Shared fixtures. Test data is found through environment variables, never at a fixed path."""
+import os
+from pathlib import Path
+
+import pytest
+
+DATA_ENV = "RESNET_ZOO_DATA"
+"""Folder holding ``cifar-10-batches-py/`` (the official CIFAR-10 python layout); set by ``.ci/run``."""
+
+
+@pytest.fixture(scope="session")
+def cifar10_root() -> Path:
+    """Root of the CIFAR-10 copy; skips (with the reason) when absent, fails in CI where it must be there."""
+    root = os.environ.get(DATA_ENV)
+    reason = None
+    if not root:
+        reason = f"{DATA_ENV} is not set; point it at a folder holding cifar-10-batches-py/ " \
+                 f"(python ../shared/tools/cifar10_unpack.py DIR makes one)"
+    elif not (Path(root) / "cifar-10-batches-py").is_dir():
+        reason = f"{DATA_ENV}={root} holds no cifar-10-batches-py/"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide CIFAR-10: {reason}")
+        pytest.skip(reason)
+    return Path(root)
