@@ -5,7 +5,9 @@ timm's model registry; create them with ``timm.create_model``.
 """
 from .blocks import BasicBlock, Bottleneck, PadShortcut, make_shortcut, make_stage
 from .resnet import ResNet
+from .fuse import fuse_bn
 
 __version__ = "0.1.0"
 
-__all__ = ["BasicBlock", "Bottleneck", "PadShortcut", "ResNet", "make_shortcut", "make_stage", "__version__"]
+__all__ = ["BasicBlock", "Bottleneck", "PadShortcut", "ResNet", "fuse_bn", "make_shortcut", "make_stage",
+           "__version__"]
