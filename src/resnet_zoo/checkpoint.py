@@ -1,0 +1,136 @@
+"""Training checkpoints as safetensors, never pickles.
+
+A checkpoint holds tensors under prefixes (``model.``, ``ema.``, ``optimizer.``, ``rng.``) and the run's
+JSON-able state (epoch, recipe, history, …) as one JSON string in the safetensors metadata. Files are written
+to a temporary file in the same folder and renamed over the target, so a killed process leaves either the
+previous checkpoint or the new one, never half of one.
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Tuple, Union
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from .errors import WeightsError
+
+STATE_KEY = "resnet_zoo.train_state"
+"""Metadata key of the run state; its presence marks a file as a training checkpoint."""
+
+MODEL_PREFIX = "model."
+"""Prefix of the trained model's state dict in a checkpoint."""
+
+EMA_PREFIX = "ema."
+"""Prefix of the EMA model's state dict (present when the run keeps an EMA)."""
+
+
+def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> None:
+    """Create ``path`` through ``write(temporary path)`` and an atomic rename; on failure nothing is left.
+
+    Args:
+        path: The file to create or replace.
+        write: Writes the complete file at the path it is given (in the same folder as ``path``).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path: Union[str, Path], tensors: Mapping[str, torch.Tensor], state: Dict[str, Any]) -> None:
+    """Write a training checkpoint atomically.
+
+    Args:
+        path: The ``.safetensors`` file.
+        tensors: Tensors by name, on any device and in any memory format (stored contiguous, on the CPU).
+        state: JSON-able run state, stored in the metadata.
+    """
+    cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    metadata = {STATE_KEY: json.dumps(state)}
+    write_atomic(path, lambda tmp: save_file(cpu, str(tmp), metadata=metadata))
+
+
+def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
+    """The metadata of a safetensors file (empty if it has none).
+
+    Raises:
+        WeightsError: If the file is missing or is not a safetensors file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise WeightsError(f"{path} is not a safetensors file: {e}") from e
+
+
+def is_checkpoint(path: Union[str, Path]) -> bool:
+    """Whether ``path`` is a training checkpoint (rather than a plain weights file)."""
+    return STATE_KEY in read_metadata(path)
+
+
+def load_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """Read a training checkpoint written by `save_checkpoint`.
+
+    Returns:
+        ``(tensors on the CPU, run state)``.
+
+    Raises:
+        WeightsError: If the file is missing, unreadable, or not a training checkpoint.
+    """
+    metadata = read_metadata(path)
+    if STATE_KEY not in metadata:
+        raise WeightsError(f"{path} is a safetensors file but not a resnet-zoo training checkpoint "
+                           f"(no {STATE_KEY!r} metadata)")
+    return load_file(str(path)), json.loads(metadata[STATE_KEY])
+
+
+def add_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``tensors`` with every name prefixed by ``prefix`` (e.g. a state dict stored under ``"model."``)."""
+    return {prefix + name: t for name, t in tensors.items()}
+
+
+def take_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The tensors whose name starts with ``prefix``, with the prefix removed."""
+    return {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
+
+
+def eval_weights(tensors: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The state dict that a checkpoint's evaluation measured: the EMA weights if it has them, else the model's."""
+    return take_prefix(EMA_PREFIX, tensors) or take_prefix(MODEL_PREFIX, tensors)
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> Dict[str, torch.Tensor]:
+    """The tensor state of ``optimizer`` (e.g. SGD momentum buffers) as ``"{param index}.{name}"``.
+
+    The hyper-parameters are not included: the recipe that built the optimizer sets them again.
+
+    Raises:
+        TypeError: If the optimizer keeps non-tensor state (not representable in safetensors).
+    """
+    tensors = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        for name, value in state.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"optimizer state {name!r} is a {type(value).__name__}, not a tensor")
+            tensors[f"{index}.{name}"] = value
+    return tensors
+
+
+def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor]) -> None:
+    """Restore the state saved by `optimizer_tensors` into an optimizer built by the same recipe."""
+    state: Dict[int, Dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})

@@ -1,0 +1,360 @@
+"""CIFAR-10 and CIFAR-100 from their official "python version" folders, and batches that live on the device.
+
+* `load_cifar` reads ``cifar-10-batches-py/`` or ``cifar-100-python/`` (the layout that
+  ``torchvision.datasets.CIFAR10/100(download=True)`` leaves on disk). The batches are pickles, read by
+  `read_batch` through an unpickler that resolves only the numpy globals the format needs, so a crafted file
+  cannot run code. Keys may be ``str`` or ``bytes`` (Python 2 pickles read either way).
+* `download_cifar` fetches and unpacks the official archive with torchvision (checksum-verified).
+* `DeviceLoader` holds a whole split as uint8 on the training device and augments it there (random crop with
+  zero padding, horizontal flip, optional cutout), so the accelerator never waits on the CPU.
+"""
+import codecs
+import math
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .augment import Normalize, crop_flip, cutout
+from .errors import DataError
+from .pretrained import CIFAR10_MEAN, CIFAR10_STD, CIFAR10_TAG
+
+try:  # numpy >= 2
+    from numpy._core import multiarray as _multiarray, numeric as _numeric
+except ImportError:  # numpy 1.x
+    from numpy.core import multiarray as _multiarray, numeric as _numeric
+
+IMAGE_SIZE = 32
+"""Side of every CIFAR image."""
+
+CROP_PADDING = 4
+"""Zero padding on each side before the random 32x32 crop."""
+
+
+@dataclass(frozen=True)
+class CifarSpec:
+    """Layout and statistics of one CIFAR dataset.
+
+    Attributes:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        title: Human-readable name.
+        folder: Folder of the official python version, under the data root.
+        train_files: Batch files of the train split.
+        test_files: Batch files of the test split.
+        meta_file: File holding the class names.
+        label_key: Key of the labels in a batch.
+        names_key: Key of the class names in the meta file.
+        num_classes: Number of classes.
+        mean: Per-channel mean of the train images, in [0, 1] units.
+        std: Per-channel standard deviation of the train images, in [0, 1] units.
+        tag: Tag of the zoo's weights trained on this dataset.
+        torchvision_class: Name of the ``torchvision.datasets`` class whose archive holds the folder.
+    """
+
+    name: str
+    title: str
+    folder: str
+    train_files: Tuple[str, ...]
+    test_files: Tuple[str, ...]
+    meta_file: str
+    label_key: str
+    names_key: str
+    num_classes: int
+    mean: Tuple[float, float, float]
+    std: Tuple[float, float, float]
+    tag: str
+    torchvision_class: str
+
+    def files(self, split: str) -> Tuple[str, ...]:
+        """Batch files of ``split`` (``"train"`` or ``"test"``)."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        return self.train_files if split == "train" else self.test_files
+
+
+DATASETS: Dict[str, CifarSpec] = {
+    "cifar10": CifarSpec(
+        name="cifar10", title="CIFAR-10", folder="cifar-10-batches-py",
+        train_files=tuple(f"data_batch_{i}" for i in range(1, 6)), test_files=("test_batch",),
+        meta_file="batches.meta", label_key="labels", names_key="label_names", num_classes=10,
+        mean=CIFAR10_MEAN, std=CIFAR10_STD, tag=CIFAR10_TAG, torchvision_class="CIFAR10"),
+    "cifar100": CifarSpec(
+        name="cifar100", title="CIFAR-100", folder="cifar-100-python",
+        train_files=("train",), test_files=("test",),
+        meta_file="meta", label_key="fine_labels", names_key="fine_label_names", num_classes=100,
+        mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), tag="rz_cifar100",
+        torchvision_class="CIFAR100"),
+}
+"""The supported datasets by name."""
+
+
+def get_spec(dataset: str) -> CifarSpec:
+    """The `CifarSpec` of ``dataset``.
+
+    Raises:
+        DataError: If ``dataset`` is not one of `DATASETS`.
+    """
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    return DATASETS[dataset]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading the official files
+
+
+def _latin1_encode(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as Python 3 pickles of bytes use it (protocol 2), for latin-1 only."""
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"forbidden codec {encoding!r} (only latin1 occurs in CIFAR batches)")
+    return codecs.encode(text, "latin1")
+
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _numeric._frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _numeric._frombuffer,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+"""The only globals a CIFAR batch refers to (numpy 1 and 2 names, Python 2 and 3 pickles)."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only `_ALLOWED_GLOBALS`; any other global is an error, never an import."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"forbidden global {module}.{name}") from None
+
+
+def read_batch(path: Union[str, Path]) -> Dict[str, Any]:
+    """Read one pickled CIFAR file (a batch or the meta file) safely.
+
+    Args:
+        path: The file.
+
+    Returns:
+        Its dict, with ``str`` keys (``bytes`` keys are decoded).
+
+    Raises:
+        DataError: If the file is missing, is not a pickled dict, or refers to anything but numpy arrays.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            content = _CifarUnpickler(f, encoding="latin1").load()
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing") from None
+    except Exception as e:  # a corrupt or crafted pickle can fail in many ways; all mean "not a CIFAR file"
+        raise DataError(f"{path} is not a readable CIFAR file: {type(e).__name__}: {e}") from e
+    if not isinstance(content, dict):
+        raise DataError(f"{path} is not a CIFAR file: it holds a {type(content).__name__}, not a dict")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in content.items()}
+
+
+def missing_files(root: Union[str, Path], dataset: str = "cifar10") -> Tuple[Path, ...]:
+    """Files of ``dataset`` (both splits and the meta file) that are not under ``root``."""
+    spec = get_spec(dataset)
+    folder = Path(root) / spec.folder
+    names = spec.train_files + spec.test_files + (spec.meta_file,)
+    return tuple(folder / name for name in names if not (folder / name).is_file())
+
+
+def _field(content: Dict[str, Any], key: str, path: Path) -> Any:
+    if key not in content:
+        raise DataError(f"{path} is not a CIFAR batch: no {key!r} entry (has {sorted(content)})")
+    return content[key]
+
+
+def _read_images(path: Path, spec: CifarSpec) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Images ``(N, 32, 32, 3)`` uint8 and labels ``(N,)`` int64 of one batch file, checked."""
+    content = read_batch(path)
+    data = _field(content, "data", path)
+    pixels = 3 * IMAGE_SIZE * IMAGE_SIZE
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != pixels:
+        shape = getattr(data, "shape", None)
+        raise DataError(f"{path}: 'data' must be a uint8 array (N, {pixels}), got {type(data).__name__} "
+                        f"{getattr(data, 'dtype', '')} {list(shape) if shape is not None else ''}".rstrip())
+    try:
+        labels = np.asarray(_field(content, spec.label_key, path), dtype=np.int64)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{path}: {spec.label_key!r} must be integers ({e})") from e
+    if labels.shape != (len(data),):
+        raise DataError(f"{path}: {len(data)} images but {spec.label_key!r} has shape {list(labels.shape)}")
+    if labels.size and (labels.min() < 0 or labels.max() >= spec.num_classes):
+        raise DataError(f"{path}: labels must lie in [0, {spec.num_classes}), found {labels.min()}..{labels.max()}")
+    images = data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE).transpose(0, 2, 3, 1)
+    return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels)
+
+
+def _read_classes(path: Path, spec: CifarSpec) -> Tuple[str, ...]:
+    names = _field(read_batch(path), spec.names_key, path)
+    if not isinstance(names, (list, tuple)) or len(names) != spec.num_classes:
+        raise DataError(f"{path}: {spec.names_key!r} must list {spec.num_classes} class names")
+    return tuple(n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names)
+
+
+@dataclass(frozen=True)
+class CifarSplit:
+    """One split of a CIFAR dataset, in memory.
+
+    Attributes:
+        images: ``(N, 32, 32, 3)`` uint8 pixels, channels last (as stored, per image row-major RGB).
+        labels: ``(N,)`` int64 class indices.
+        classes: Class names, indexed by label.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: Tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_cifar(
+        root: Union[str, Path],
+        dataset: str = "cifar10",
+        split: str = "train",
+        limit: Optional[int] = None,
+) -> CifarSplit:
+    """Read one split of CIFAR-10 or CIFAR-100 from the official python version under ``root``.
+
+    Args:
+        root: Folder holding ``cifar-10-batches-py/`` or ``cifar-100-python/``.
+        dataset: ``"cifar10"`` or ``"cifar100"``.
+        split: ``"train"`` or ``"test"``.
+        limit: Keep only the first ``limit`` images (and read only the batch files that hold them).
+
+    Returns:
+        The split, in file order.
+
+    Raises:
+        DataError: If a file is missing (the message names each one) or is not a valid CIFAR file, or the
+            split holds fewer than ``limit`` images.
+    """
+    spec = get_spec(dataset)
+    missing = missing_files(root, dataset)
+    if missing:
+        raise DataError(f"{spec.title} under {root} is missing {', '.join(map(str, missing))} "
+                        f"(pass --download to fetch it with torchvision)")
+    folder = Path(root) / spec.folder
+    parts, count = [], 0
+    for name in spec.files(split):
+        if limit is not None and count >= limit:
+            break
+        parts.append(_read_images(folder / name, spec))
+        count += len(parts[-1][1])
+    if limit is not None and not 0 < limit <= count:
+        raise DataError(f"cannot take the first {limit} images of the {spec.title} {split} split "
+                        f"({count} images)")
+    return CifarSplit(
+        images=torch.cat([images for images, _ in parts])[:limit],
+        labels=torch.cat([labels for _, labels in parts])[:limit],
+        classes=_read_classes(folder / spec.meta_file, spec),
+    )
+
+
+def download_cifar(root: Union[str, Path], dataset: str = "cifar10") -> None:
+    """Fetch and unpack ``dataset``'s official archive into ``root`` with torchvision, unless it is all there.
+
+    The archive's MD5 is verified by torchvision; nothing is unpickled here.
+
+    Args:
+        root: Folder to hold ``cifar-10-batches-py/`` or ``cifar-100-python/``.
+        dataset: ``"cifar10"`` or ``"cifar100"``.
+    """
+    if not missing_files(root, dataset):
+        return
+    import torchvision.datasets
+    from torchvision.datasets.utils import download_and_extract_archive
+    source = getattr(torchvision.datasets, get_spec(dataset).torchvision_class)
+    download_and_extract_archive(source.url, str(root), filename=source.filename, md5=source.tgz_md5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# batches on the device
+
+
+class DeviceLoader:
+    """Batches of one CIFAR split that stays on ``device``, normalised (and for training augmented) there.
+
+    Training batches are drawn in a random order and augmented with a random 32x32 crop of the image
+    zero-padded by `CROP_PADDING`, a horizontal flip with probability 1/2 and, if ``cutout`` > 0, a cutout
+    square; the last partial batch is dropped, so every step has the same shapes (as CUDA graphs need).
+    Evaluation batches are in order, unaugmented, and cover every image.
+
+    Args:
+        split: The images and labels.
+        batch_size: Images per batch.
+        mean: Per-channel mean used for normalisation, in [0, 1] units (from the model's pretrained_cfg).
+        std: Per-channel standard deviation, in [0, 1] units.
+        device: Where the images are kept and the batches are made.
+        train: Shuffle, augment and drop the last partial batch.
+        cutout: Side of the cutout square (0: none); training only.
+        generator: Source of the order and the augmentations; its device must be ``device``. Required for
+            training.
+        channels_last: Yield batches in ``torch.channels_last`` memory format.
+
+    Raises:
+        ValueError: For training without a generator, or a non-positive batch size.
+    """
+
+    def __init__(
+            self,
+            split: CifarSplit,
+            batch_size: int,
+            mean: Tuple[float, ...],
+            std: Tuple[float, ...],
+            device: Union[str, torch.device] = "cpu",
+            train: bool = False,
+            cutout: int = 0,
+            generator: Optional[torch.Generator] = None,
+            channels_last: bool = False,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if train and generator is None:
+            raise ValueError("a training DeviceLoader needs a generator")
+        self.batch_size = batch_size
+        self.train = train
+        self.cutout = cutout
+        self.generator = generator
+        self.num_images = len(split)
+        self.labels = split.labels.to(device)
+        images = split.images.to(device)
+        if train:  # pad once: each step then only gathers its crops
+            p = CROP_PADDING
+            images = F.pad(images, (0, 0, p, p, p, p))
+        self.images = images
+        self.normalize = Normalize(mean, std, self.labels.device, channels_last)
+
+    def __len__(self) -> int:
+        """Batches per pass."""
+        if self.train:
+            return self.num_images // self.batch_size
+        return math.ceil(self.num_images / self.batch_size)
+
+    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(images, labels)``: float32 ``(B, 3, 32, 32)`` and int64 ``(B,)``, on the device."""
+        bs = self.batch_size
+        if self.train:
+            order = torch.randperm(self.num_images, device=self.labels.device, generator=self.generator)
+        for i in range(len(self)):
+            if self.train:
+                index = order[i * bs:(i + 1) * bs]
+                images = self.normalize(crop_flip(self.images, index, IMAGE_SIZE, self.generator))
+                if self.cutout:
+                    images = cutout(images, self.cutout, self.generator)
+                yield images, self.labels[index]
+            else:
+                yield self.normalize(self.images[i * bs:(i + 1) * bs]), self.labels[i * bs:(i + 1) * bs]

@@ -1,0 +1,490 @@
+"""``resnet-zoo train``: the zoo's CIFAR recipe, fast on one GPU and reproducible.
+
+    resnet-zoo train --model cifar_resnet56 --data DIR [--dataset cifar100] [--out DIR] [--resume]
+
+The recipe (the defaults of `Recipe`), a strong setting for CIFAR ResNet-20 … 110:
+
+* 200 epochs of SGD with Nesterov momentum 0.9 at batch 512; peak learning rate 0.1 per 128 images (0.4),
+  reached by a linear warmup over 5 epochs, then cosine decay to 0; updated every step.
+* Weight decay 5e-4 on convolution and linear weights only, none on BatchNorm parameters and biases.
+* Label smoothing 0.1.
+* An EMA of the weights (decay 0.999, warmed up as timm's ``ModelEmaV3`` with power 3/4, so short runs
+  follow the model closely); the EMA model is what each epoch evaluates and what is exported.
+* Augmentation on the device: random crop of the image zero-padded by 4 pixels, horizontal flip; cutout off
+  (``--cutout 16`` is the usual CIFAR-10 setting).
+* On CUDA: bf16 autocast, channels_last, forward + loss compiled by ``torch.compile`` with CUDA graphs
+  (forward and backward replay as graphs), fused SGD. On the CPU all of that is off (plain eager float32),
+  so tests run the same code.
+
+Each epoch appends one JSON line to ``OUT/train_log.jsonl`` (``epoch``, ``train_loss``, ``lr``,
+``train_top1``, ``test_top1``, ``test_top5``, ``test_loss``, ``img_per_s``, ``wall_s``) and replaces
+``OUT/checkpoint.safetensors`` atomically (model, EMA, optimizer and RNG states as tensors; recipe and history
+as JSON metadata). ``--resume`` continues a killed run from that checkpoint to the same final weights as an
+uninterrupted run. A NaN or infinite loss stops the run and leaves the last good checkpoint. At the end the
+EMA model is exported with `resnet_zoo.hub.export` to ``OUT/MODEL.TAG``.
+"""
+import argparse
+import json
+import math
+import shlex
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from timm.optim import param_groups_weight_decay
+from timm.utils import ModelEmaV3
+from tqdm import tqdm
+
+from .checkpoint import (
+    EMA_PREFIX, MODEL_PREFIX, add_prefix, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
+    save_checkpoint, take_prefix, write_atomic,
+)
+from .data import DATASETS, CifarSplit, DeviceLoader, download_cifar, get_spec, load_cifar
+from .errors import ZooError
+from .validate import EVAL_BATCH_SIZE, autocast_dtype, create_cifar_model, evaluate, resolve_device
+
+LR_PER_128 = 0.1
+"""Peak learning rate per 128 images of batch; the default ``--lr`` scales it linearly with the batch size."""
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+LOG_FILE = "train_log.jsonl"
+
+OPTIMIZER_PREFIX = "optimizer."
+RNG_PREFIX = "rng."
+
+
+class TrainingDiverged(ZooError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides what a training run computes (its options minus where and how fast it runs).
+
+    Attributes:
+        model: Model name in timm's registry.
+        dataset: ``"cifar10"`` or ``"cifar100"``.
+        epochs: Passes over the train images.
+        batch_size: Images per step.
+        lr: Peak learning rate.
+        momentum: Nesterov momentum.
+        wd: Weight decay of convolution and linear weights.
+        warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
+        label_smoothing: Label smoothing of the training loss.
+        ema_decay: Decay of the weights' EMA; 0 keeps no EMA.
+        cutout: Side of the cutout square; 0 turns cutout off.
+        seed: Seed of the initialisation, the order and the augmentations.
+        subset: Train on the first ``subset`` train images only (``None``: all).
+        test_subset: Evaluate on the first ``test_subset`` test images only (``None``: all).
+
+    Raises:
+        ZooError: If a value is out of its range.
+    """
+
+    model: str = "cifar_resnet56"
+    dataset: str = "cifar10"
+    epochs: int = 200
+    batch_size: int = 512
+    lr: float = LR_PER_128 * 512 / 128
+    momentum: float = 0.9
+    wd: float = 5e-4
+    warmup_epochs: int = 5
+    label_smoothing: float = 0.1
+    ema_decay: float = 0.999
+    cutout: int = 0
+    seed: int = 0
+    subset: Optional[int] = None
+    test_subset: Optional[int] = None
+
+    def __post_init__(self):
+        get_spec(self.dataset)
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.lr > 0, "--lr must be positive"),
+            (0 <= self.momentum < 1, "--momentum must lie in [0, 1)"),
+            (self.wd >= 0, "--wd must not be negative"),
+            (0 <= self.warmup_epochs < self.epochs, "--warmup-epochs must lie in [0, --epochs)"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must lie in [0, 1)"),
+            (0 <= self.ema_decay < 1, "--ema-decay must lie in [0, 1) (0: no EMA)"),
+            (self.cutout >= 0, "--cutout must not be negative"),
+            (self.subset is None or self.subset >= self.batch_size,
+             "--subset must hold at least one batch (--batch-size images)"),
+            (self.test_subset is None or self.test_subset >= 1, "--test-subset must be at least 1"),
+        ]
+        errors = [message for ok, message in checks if not ok]
+        if errors:
+            raise ZooError("; ".join(errors))
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "Recipe":
+        """The recipe of ``resnet-zoo train``'s options; ``--lr`` defaults to `LR_PER_128` x batch size / 128."""
+        values = {f.name: getattr(args, f.name) for f in fields(cls)}
+        if values["lr"] is None:
+            values["lr"] = LR_PER_128 * args.batch_size / 128
+        return cls(**values)
+
+    def lr_at(self, step: int, steps_per_epoch: int) -> float:
+        """Learning rate of optimisation step ``step`` (0-based): linear warmup, then cosine decay to 0."""
+        warmup = self.warmup_epochs * steps_per_epoch
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        progress = (step - warmup) / (self.epochs * steps_per_epoch - warmup)
+        return self.lr * 0.5 * (1. + math.cos(math.pi * progress))
+
+
+def create_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> torch.optim.SGD:
+    """SGD with Nesterov momentum; weight decay on weights of rank > 1 only (not on BatchNorm or biases).
+
+    Args:
+        model: The model to optimise.
+        recipe: Supplies ``lr``, ``momentum`` and ``wd``.
+        fused: Use the fused CUDA implementation (one kernel for all parameters).
+    """
+    groups = param_groups_weight_decay(model, recipe.wd)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=True, fused=fused or None)
+
+
+class TrainStep:
+    """One optimisation step on a batch: forward and loss, backward, SGD update, EMA update.
+
+    With ``compile`` the forward and loss go through ``torch.compile`` (on CUDA in ``"reduce-overhead"``
+    mode, so that forward and backward replay as CUDA graphs); without it the step is plain eager PyTorch.
+
+    Args:
+        model: The model being trained (in train mode).
+        optimizer: Its optimizer; the step sets every group's learning rate.
+        ema: The EMA of the model's weights, or ``None``.
+        label_smoothing: Label smoothing of the cross-entropy loss.
+        dtype: Autocast dtype, or ``None`` for the model's own precision.
+        compile: Compile the forward and loss.
+    """
+
+    def __init__(
+            self,
+            model: nn.Module,
+            optimizer: torch.optim.Optimizer,
+            ema: Optional[ModelEmaV3],
+            label_smoothing: float = 0.,
+            dtype: Optional[torch.dtype] = None,
+            compile: bool = False,
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.ema = ema
+        self.dtype = dtype
+        self.compile = compile
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.forward = self._forward
+        if compile:
+            on_cuda = next(model.parameters()).is_cuda
+            self.forward = torch.compile(self._forward, mode="reduce-overhead" if on_cuda else None)
+
+    def _forward(self, images: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(images.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            logits = self.model(images)
+        return self.criterion(logits.float(), labels), (logits.argmax(dim=1) == labels).sum()
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, lr: float, step: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Take the step.
+
+        Args:
+            images: Normalised batch.
+            labels: Its labels.
+            lr: Learning rate of this step.
+            step: Number of steps taken including this one (drives the EMA warmup).
+
+        Returns:
+            ``(loss, number of correct top-1 predictions)``, on the device; nothing waits for it.
+        """
+        if self.compile:
+            torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs are consumed
+        loss, correct = self.forward(images, labels)
+        loss.backward()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model, step=step)
+        return loss.detach(), correct
+
+
+@dataclass
+class Training:
+    """The state a run updates, built by `build_training`; a checkpoint holds all of it.
+
+    Attributes:
+        recipe: The recipe.
+        device: Where it trains.
+        model: The model being trained.
+        ema: EMA of its weights (``None`` when ``recipe.ema_decay`` is 0).
+        optimizer: Its optimizer.
+        generator: Source of the order and augmentations of the train batches.
+        step: The training step.
+    """
+
+    recipe: Recipe
+    device: torch.device
+    model: nn.Module
+    ema: Optional[ModelEmaV3]
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    step: TrainStep
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The model that is evaluated and exported: the EMA model if there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def loaders(self, train: CifarSplit, test: CifarSplit) -> Tuple[DeviceLoader, DeviceLoader]:
+        """Train and test batches on the training device, normalised with the model's pretrained_cfg."""
+        cfg = self.model.pretrained_cfg
+        channels_last = self.device.type == "cuda"
+        return (
+            DeviceLoader(train, self.recipe.batch_size, cfg["mean"], cfg["std"], self.device, train=True,
+                         cutout=self.recipe.cutout, generator=self.generator, channels_last=channels_last),
+            DeviceLoader(test, EVAL_BATCH_SIZE, cfg["mean"], cfg["std"], self.device,
+                         channels_last=channels_last),
+        )
+
+    def state_tensors(self) -> Dict[str, torch.Tensor]:
+        """Model, EMA, optimizer and RNG states, by checkpoint name."""
+        tensors = add_prefix(MODEL_PREFIX, self.model.state_dict())
+        if self.ema is not None:
+            tensors.update(add_prefix(EMA_PREFIX, self.ema.module.state_dict()))
+        tensors.update(add_prefix(OPTIMIZER_PREFIX, optimizer_tensors(self.optimizer)))
+        tensors.update(add_prefix(RNG_PREFIX, self._rng_states()))
+        return tensors
+
+    def load_state_tensors(self, tensors: Dict[str, torch.Tensor]) -> None:
+        """Restore what `state_tensors` returned (the recipe and device type must be the same)."""
+        self.model.load_state_dict(take_prefix(MODEL_PREFIX, tensors))
+        if self.ema is not None:
+            self.ema.module.load_state_dict(take_prefix(EMA_PREFIX, tensors))
+        load_optimizer_tensors(self.optimizer, take_prefix(OPTIMIZER_PREFIX, tensors))
+        rng = take_prefix(RNG_PREFIX, tensors)
+        torch.set_rng_state(rng["cpu"])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.generator.set_state(rng["data"])
+
+    def _rng_states(self) -> Dict[str, torch.Tensor]:
+        states = {"cpu": torch.get_rng_state(), "data": self.generator.get_state()}
+        if self.device.type == "cuda":
+            states["cuda"] = torch.cuda.get_rng_state(self.device)
+        return states
+
+
+def build_training(recipe: Recipe, device: torch.device, compile: Optional[bool] = None) -> Training:
+    """The model, EMA, optimizer, generator and step of ``recipe`` on ``device``, initialised from its seed.
+
+    Args:
+        recipe: The recipe.
+        device: Where to train; on CUDA the model is channels_last and the step uses bf16 autocast and fused SGD.
+        compile: Compile the step (``None``: on CUDA only).
+    """
+    cuda = device.type == "cuda"
+    torch.manual_seed(recipe.seed)
+    model = create_cifar_model(recipe.model, recipe.dataset)
+    model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True, warmup_power=3 / 4) if recipe.ema_decay else None
+    optimizer = create_optimizer(model, recipe, fused=cuda)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(recipe.seed)
+    step = TrainStep(model, optimizer, ema, recipe.label_smoothing, autocast_dtype(device),
+                     compile=cuda if compile is None else compile)
+    return Training(recipe, device, model, ema, optimizer, generator, step)
+
+
+def train_one_epoch(
+        training: Training,
+        loader: DeviceLoader,
+        epoch: int,
+        progress: Optional[tqdm] = None,
+) -> Dict[str, float]:
+    """One pass over ``loader``, following the recipe's learning-rate schedule.
+
+    Args:
+        training: What to train.
+        loader: Training batches (every epoch has ``len(loader)`` steps).
+        epoch: Index of the epoch, from 0 (places the steps in the schedule).
+        progress: Bar advanced by the images of each step.
+
+    Returns:
+        ``train_loss`` (mean over steps), ``lr`` (of the last step), ``train_top1`` (percent, on the augmented
+        batches) and ``img_per_s``.
+    """
+    steps = len(loader)
+    loss_sum = torch.zeros((), device=training.device)
+    correct = torch.zeros((), dtype=torch.int64, device=training.device)
+    lr = float("nan")
+    start = time.perf_counter()
+    for i, (images, labels) in enumerate(loader):
+        step = epoch * steps + i
+        lr = training.recipe.lr_at(step, steps)
+        loss, hits = training.step(images, labels, lr, step + 1)
+        loss_sum += loss
+        correct += hits
+        if progress is not None:
+            progress.update(len(labels))
+    train_loss = loss_sum.item() / steps  # waits for the device
+    seen = steps * loader.batch_size
+    return dict(train_loss=train_loss, lr=lr, train_top1=100. * correct.item() / seen,
+                img_per_s=seen / (time.perf_counter() - start))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a run: checkpoints, log, resume, export
+
+
+def command_line(recipe: Recipe, data: Path, out: Path) -> str:
+    """The ``resnet-zoo train`` command that repeats a run, with every recipe option spelled out."""
+    words = ["resnet-zoo", "train", "--data", str(data), "--out", str(out)]
+    for f in fields(recipe):
+        value = getattr(recipe, f.name)
+        if value is not None:
+            words += [f"--{f.name.replace('_', '-')}", str(value)]
+    return shlex.join(words)
+
+
+def _write_log(path: Path, history: List[Dict[str, Any]]) -> None:
+    text = "".join(json.dumps(record) + "\n" for record in history)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def _resume(checkpoint: Path, recipe: Recipe, device: torch.device) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """Tensors and state of ``checkpoint``, after checking that it continues ``recipe`` on this kind of device."""
+    if not checkpoint.is_file():
+        raise ZooError(f"--resume: there is no {checkpoint} to resume from")
+    tensors, state = load_checkpoint(checkpoint)
+    saved = state["recipe"]
+    changed = [f"--{k.replace('_', '-')} {saved.get(k)} (checkpoint) vs {v} (now)"
+               for k, v in asdict(recipe).items() if saved.get(k) != v]
+    if changed:
+        raise ZooError(f"--resume: {checkpoint} was written by another recipe: {'; '.join(changed)}")
+    if state["device_type"] != device.type:
+        raise ZooError(f"--resume: {checkpoint} was written on {state['device_type']}; resume it on "
+                       f"{state['device_type']}, not {device.type}")
+    return tensors, state
+
+
+def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
+    bad = [f"{key} is {record[key]}" for key in ("train_loss", "test_loss") if not math.isfinite(record[key])]
+    if bad:
+        kept = f"{checkpoint} (epoch {record['epoch'] - 1})" if record["epoch"] > 1 else "none was written"
+        raise TrainingDiverged(f"epoch {record['epoch']}: {', '.join(bad)}; training stopped. "
+                               f"Last good checkpoint: {kept}")
+
+
+def _export(training: Training, history: List[Dict[str, Any]], out: Path, command: str) -> Path:
+    from .hub import export
+    recipe, final = training.recipe, history[-1]
+    tag = get_spec(recipe.dataset).tag
+    hardware = torch.cuda.get_device_name(training.device) if training.device.type == "cuda" else "CPU"
+    model = training.eval_model.to("cpu", memory_format=torch.contiguous_format)
+    return export(
+        model, out / f"{recipe.model}.{tag}", tag=tag, dataset=recipe.dataset,
+        metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
+        recipe=asdict(recipe), command=command, train_log=out / LOG_FILE, wall_time_s=final["wall_s"],
+        hardware=hardware)
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Run ``resnet-zoo train``: train (or ``--resume``), checkpoint and log every epoch, then export.
+
+    Args:
+        args: The parsed options of ``resnet-zoo train``.
+
+    Returns:
+        The exported Hub model folder.
+
+    Raises:
+        ZooError: For bad options or data, a run folder that holds another run, or a diverged loss
+            (`TrainingDiverged`).
+    """
+    start = time.perf_counter()
+    recipe = Recipe.from_args(args)
+    device = resolve_device(args.device)
+    out = args.out or Path("runs") / f"{recipe.model}.{get_spec(recipe.dataset).tag}"
+    checkpoint, log = out / CHECKPOINT_FILE, out / LOG_FILE
+    resumed = _resume(checkpoint, recipe, device) if args.resume else None
+    if resumed is None and checkpoint.exists():
+        raise ZooError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+
+    if args.download:
+        download_cifar(args.data, recipe.dataset)
+    train_split = load_cifar(args.data, recipe.dataset, "train", limit=recipe.subset)
+    test_split = load_cifar(args.data, recipe.dataset, "test", limit=recipe.test_subset)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    training = build_training(recipe, device, args.compile)
+    train_loader, test_loader = training.loaders(train_split, test_split)
+
+    history: List[Dict[str, Any]] = []
+    if resumed is not None:
+        tensors, state = resumed
+        training.load_state_tensors(tensors)
+        history = state["history"]
+    out.mkdir(parents=True, exist_ok=True)
+    _write_log(log, history)  # drops lines of epochs after the checkpoint
+    previous_wall = history[-1]["wall_s"] if history else 0.
+
+    per_epoch = len(train_loader) * recipe.batch_size
+    with tqdm(total=recipe.epochs * per_epoch, initial=len(history) * per_epoch, unit="img",
+              unit_scale=True, dynamic_ncols=True, disable=None) as progress:
+        for epoch in range(len(history), recipe.epochs):
+            progress.set_description(f"epoch {epoch + 1}/{recipe.epochs}")
+            trained = train_one_epoch(training, train_loader, epoch, progress)
+            tested = evaluate(training.eval_model, test_loader, autocast_dtype(device))
+            record = dict(
+                epoch=epoch + 1, train_loss=trained["train_loss"], lr=trained["lr"],
+                train_top1=trained["train_top1"], test_top1=tested.top1, test_top5=tested.top5,
+                test_loss=tested.loss, img_per_s=trained["img_per_s"],
+                wall_s=previous_wall + time.perf_counter() - start)
+            _check_finite(record, checkpoint)
+            history.append(record)
+            save_checkpoint(checkpoint, training.state_tensors(), dict(
+                epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history))
+            with open(log, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "
+                           f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
+    return _export(training, history, out, command_line(recipe, args.data, out))
+
+
+def train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``resnet-zoo train`` to ``parser``."""
+    d = Recipe()
+    add = parser.add_argument
+    add("--model", required=True, help="model name, e.g. cifar_resnet56")
+    add("--data", type=Path, required=True, metavar="DIR",
+        help="folder holding cifar-10-batches-py/ or cifar-100-python/")
+    add("--dataset", choices=sorted(DATASETS), default=d.dataset, help="sets the number of classes too")
+    add("--download", action="store_true", help="fetch the dataset with torchvision if missing")
+    add("--out", type=Path, metavar="DIR", help="run folder (default: runs/MODEL.TAG)")
+    add("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    add("--epochs", type=int, default=d.epochs, metavar="N")
+    add("--batch-size", type=int, default=d.batch_size, metavar="N")
+    add("--lr", type=float, help=f"peak learning rate (default: {LR_PER_128} x batch size / 128)")
+    add("--momentum", type=float, default=d.momentum, help="Nesterov momentum")
+    add("--wd", type=float, default=d.wd, help="weight decay (not on BatchNorm and biases)")
+    add("--warmup-epochs", type=int, default=d.warmup_epochs, metavar="N")
+    add("--label-smoothing", type=float, default=d.label_smoothing)
+    add("--ema-decay", type=float, default=d.ema_decay, help="EMA decay of the weights; 0: no EMA")
+    add("--cutout", type=int, default=d.cutout, metavar="PIXELS", help="cutout square side; 0: off")
+    add("--seed", type=int, default=d.seed)
+    add("--subset", type=int, metavar="N", help="train on the first N train images only")
+    add("--test-subset", type=int, metavar="N", help="evaluate on the first N test images only")
+    add("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
+    add("--compile", action=argparse.BooleanOptionalAction, default=None,
+        help="torch.compile the step, with CUDA graphs on CUDA (default: on with CUDA)")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Run ``resnet-zoo train``; prints the exported folder and returns 0."""
+    print(f"exported {train(args)}")
+    return 0

@@ -1,0 +1,227 @@
+"""``resnet-zoo validate``: top-1, top-5, loss and throughput of a model on a CIFAR test split.
+
+    resnet-zoo validate --model cifar_resnet56 --pretrained --data DIR [--json]
+    resnet-zoo validate --model cifar_resnet56 --checkpoint runs/x/cifar_resnet56.rz_cifar10 --data DIR
+    resnet-zoo validate --model cifar_resnet56 --checkpoint model.safetensors --data DIR
+
+``--checkpoint`` takes a Hub model folder (``config.json`` + weights, loaded through timm's ``local-dir:``), a
+safetensors weights file, or a training checkpoint of ``resnet-zoo train`` (its EMA weights when it has them,
+the ones its log measured). Inputs are normalised with the model's ``pretrained_cfg`` mean and std. On CUDA
+the model runs in bf16 autocast with channels_last, as in training.
+"""
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
+from .data import DATASETS, DeviceLoader, download_cifar, get_spec, load_cifar
+from .errors import WeightsError, ZooError
+from .weights import is_zoo_model
+
+EVAL_BATCH_SIZE = 1000
+"""Images per evaluation batch, in ``validate`` and in training's per-epoch evaluation alike."""
+
+
+@dataclass(frozen=True)
+class EvalMetrics:
+    """Result of `evaluate`.
+
+    Attributes:
+        top1: Top-1 accuracy in percent.
+        top5: Top-5 accuracy in percent.
+        loss: Mean cross-entropy (no label smoothing).
+        images: Number of images evaluated.
+        img_per_s: Throughput of the evaluation, images per second.
+    """
+
+    top1: float
+    top5: float
+    loss: float
+    images: int
+    img_per_s: float
+
+
+def resolve_device(name: Optional[str] = None) -> torch.device:
+    """The device called ``name``, or CUDA when it is available and ``name`` is ``None``, else the CPU.
+
+    Raises:
+        ZooError: If ``name`` is not a device, or names CUDA where there is none.
+    """
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ZooError(f"invalid --device {name!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ZooError(f"--device {name} asked for CUDA, but torch sees no CUDA device")
+    return device
+
+
+def autocast_dtype(device: torch.device) -> Optional[torch.dtype]:
+    """The autocast dtype of the zoo's recipe on ``device``: bf16 on CUDA, none (float32) elsewhere."""
+    return torch.bfloat16 if device.type == "cuda" else None
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: DeviceLoader, dtype: Optional[torch.dtype] = None) -> EvalMetrics:
+    """Top-1, top-5 and mean cross-entropy of ``model`` over every batch of ``loader``.
+
+    The model is put in eval mode for the pass and then back in the mode it was in.
+
+    Args:
+        model: Classifier on the loader's device.
+        loader: Evaluation batches (``train=False``).
+        dtype: Autocast dtype, or ``None`` to run in the model's own precision.
+
+    Returns:
+        The metrics.
+    """
+    device = loader.labels.device
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), dtype=torch.float64, device=device)
+    hits = torch.zeros(2, dtype=torch.int64, device=device)
+    start = time.perf_counter()
+    for images, labels in loader:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(images).float()
+        loss += F.cross_entropy(logits, labels, reduction="sum")
+        correct = logits.topk(min(5, logits.shape[1]), dim=1).indices == labels[:, None]
+        hits += torch.stack([correct[:, 0].sum(), correct.any(dim=1).sum()])
+    top1, top5 = hits.tolist()  # waits for the device
+    elapsed = time.perf_counter() - start
+    model.train(was_training)
+    n = loader.num_images
+    return EvalMetrics(top1=100. * top1 / n, top5=100. * top5 / n, loss=loss.item() / n, images=n,
+                       img_per_s=n / elapsed)
+
+
+def check_model_name(name: str) -> None:
+    """Raise `ZooError` (listing the zoo's CIFAR models) unless ``name`` is a model registered by resnet_zoo."""
+    if not is_zoo_model(name):
+        raise ZooError(f"{name!r} is not a resnet-zoo model; the CIFAR ones: "
+                       f"{', '.join(timm.list_models('cifar_resnet*'))}")
+
+
+def create_cifar_model(name: str, dataset: str, file: Optional[Union[str, Path]] = None, **kwargs: Any) -> nn.Module:
+    """``timm.create_model(name)`` for ``dataset``: its number of classes and its mean/std in ``pretrained_cfg``.
+
+    Args:
+        name: Model name in timm's registry.
+        dataset: ``"cifar10"`` or ``"cifar100"``.
+        file: Weights to load through timm (a safetensors state dict), or ``None`` for a new model.
+        **kwargs: Passed to ``timm.create_model``.
+
+    Raises:
+        ZooError: If ``name`` is not a resnet_zoo model.
+    """
+    check_model_name(name)
+    spec = get_spec(dataset)
+    overlay = dict(num_classes=spec.num_classes, mean=spec.mean, std=spec.std)
+    if file is not None:
+        overlay["file"] = str(file)
+    return timm.create_model(name, pretrained=file is not None, num_classes=spec.num_classes,
+                             pretrained_cfg_overlay=overlay, **kwargs)
+
+
+def _load_hub_folder(name: str, folder: Path) -> nn.Module:
+    if not (folder / "config.json").is_file():
+        raise WeightsError(f"{folder} is not a Hub model folder: it has no config.json")
+    model = timm.create_model(f"local-dir:{folder}")
+    architecture = model.pretrained_cfg.get("architecture")
+    if architecture != name:
+        raise WeightsError(f"{folder} holds a {architecture}, not a {name}")
+    return model
+
+
+def load_model(name: str, dataset: str, pretrained: bool = False,
+               checkpoint: Optional[Union[str, Path]] = None) -> nn.Module:
+    """``name`` with the weights to validate: the registered pretrained ones or those of ``checkpoint``.
+
+    Args:
+        name: Model name in timm's registry.
+        dataset: Dataset the model is validated on; its number of classes must match the weights'.
+        pretrained: Load the registered pretrained weights (from the Hugging Face Hub or its cache).
+        checkpoint: A Hub model folder, a safetensors weights file or a training checkpoint.
+
+    Returns:
+        The model on the CPU, in eval mode.
+
+    Raises:
+        WeightsError: If the weights are missing, unreadable or do not fit ``name``.
+        ZooError: If the model's classes do not match ``dataset``.
+    """
+    if pretrained == (checkpoint is not None):
+        raise ZooError("give exactly one of --pretrained and --checkpoint")
+    check_model_name(name)
+    source = "pretrained weights" if pretrained else str(checkpoint)
+    try:
+        if pretrained:
+            model = timm.create_model(name, pretrained=True)
+        elif Path(checkpoint).is_dir():
+            model = _load_hub_folder(name, Path(checkpoint))
+        elif is_checkpoint(checkpoint):
+            model = create_cifar_model(name, dataset)
+            model.load_state_dict(eval_weights(load_checkpoint(checkpoint)[0]))
+        else:
+            model = create_cifar_model(name, dataset, file=checkpoint)
+    except (RuntimeError, OSError) as e:
+        raise WeightsError(f"cannot load {source} into {name}: {e}") from e
+    spec = get_spec(dataset)
+    if model.num_classes != spec.num_classes:
+        raise ZooError(f"{name} with {source} has {model.num_classes} classes, {spec.title} has "
+                       f"{spec.num_classes}")
+    return model.eval()
+
+
+def validate(args: argparse.Namespace) -> EvalMetrics:
+    """Evaluate the model that ``args`` (the options of ``resnet-zoo validate``) describe on its test split."""
+    device = resolve_device(args.device)
+    model = load_model(args.model, args.dataset, args.pretrained, args.checkpoint)
+    if args.download:
+        download_cifar(args.data, args.dataset)
+    test = load_cifar(args.data, args.dataset, "test", limit=args.subset)
+    channels_last = device.type == "cuda"
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    cfg = model.pretrained_cfg
+    loader = DeviceLoader(test, args.batch_size, cfg["mean"], cfg["std"], device, channels_last=channels_last)
+    return evaluate(model, loader, autocast_dtype(device))
+
+
+def validate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``resnet-zoo validate`` to ``parser``."""
+    parser.add_argument("--model", required=True, help="model name, e.g. cifar_resnet56")
+    weights = parser.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--pretrained", action="store_true", help="the registered pretrained weights (Hub)")
+    weights.add_argument("--checkpoint", type=Path, metavar="PATH",
+                         help="a Hub model folder, a safetensors weights file or a training checkpoint")
+    parser.add_argument("--data", type=Path, required=True, metavar="DIR",
+                        help="folder holding cifar-10-batches-py/ or cifar-100-python/")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cifar10")
+    parser.add_argument("--download", action="store_true", help="fetch the dataset with torchvision if missing")
+    parser.add_argument("--batch-size", type=int, default=EVAL_BATCH_SIZE, metavar="N")
+    parser.add_argument("--subset", type=int, metavar="N", help="only the first N test images")
+    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    """Run ``resnet-zoo validate``; prints the metrics and returns 0."""
+    metrics = validate(args)
+    report: Dict[str, Any] = dict(model=args.model, dataset=args.dataset, **asdict(metrics))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{args.model} on {get_spec(args.dataset).title} test ({metrics.images} images): "
+              f"top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%  loss {metrics.loss:.4f}  "
+              f"{metrics.img_per_s:,.0f} img/s")
+    return 0
