@@ -36,8 +36,8 @@ def crop_flip(
     return padded[index[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def cutout(images: torch.Tensor, size: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Zero one ``size`` x ``size`` square per image, centred anywhere and clipped at the borders.
+def cutout_(images: torch.Tensor, size: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Zero one ``size`` x ``size`` square per image in place, centred anywhere and clipped at the borders.
 
     Cutout (DeVries & Taylor, 2017); on normalised images zero is the dataset mean.
 
@@ -47,7 +47,7 @@ def cutout(images: torch.Tensor, size: int, generator: Optional[torch.Generator]
         generator: Source of the square centres.
 
     Returns:
-        A new batch with the squares zeroed.
+        ``images``, with the squares zeroed (its memory format is kept).
     """
     n, _, h, w = images.shape
     device = images.device
@@ -56,7 +56,7 @@ def cutout(images: torch.Tensor, size: int, generator: Optional[torch.Generator]
     rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
     in_rows = (rows >= top) & (rows < top + size)
     in_cols = (cols >= left) & (cols < left + size)
-    return images.masked_fill((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0.)
+    return images.masked_fill_((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0.)
 
 
 class Normalize:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import Normalize, crop_flip, cutout
+from .augment import Normalize, crop_flip, cutout_
 from .errors import DataError
 from .pretrained import CIFAR10_MEAN, CIFAR10_STD, CIFAR10_TAG
 
@@ -354,7 +354,7 @@ class DeviceLoader:
                 index = order[i * bs:(i + 1) * bs]
                 images = self.normalize(crop_flip(self.images, index, IMAGE_SIZE, self.generator))
                 if self.cutout:
-                    images = cutout(images, self.cutout, self.generator)
+                    images = cutout_(images, self.cutout, self.generator)
                 yield images, self.labels[index]
             else:
                 yield self.normalize(self.images[i * bs:(i + 1) * bs]), self.labels[i * bs:(i + 1) * bs]

@@ -1,0 +1,281 @@
+"""CIFAR reading (real files, str and bytes keys, CIFAR-100, every kind of bad folder) and device batches."""
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from resnet_zoo.augment import crop_flip, cutout_
+from resnet_zoo.data import CROP_PADDING, DATASETS, CifarSplit, DeviceLoader, load_cifar, missing_files, read_batch
+from resnet_zoo.errors import DataError
+from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+
+
+def fake_images(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 3072), dtype=np.uint8)
+
+
+def write_pickle(path: Path, content, protocol: int = 2) -> None:
+    with open(path, "wb") as f:
+        pickle.dump(content, f, protocol=protocol)
+
+
+def write_cifar(root: Path, dataset: str = "cifar10", per_file: int = 6, bytes_keys: bool = False,
+                protocol: int = 2) -> Path:
+    """A small copy of the official layout of ``dataset``: ``per_file`` images in each batch file."""
+    spec = DATASETS[dataset]
+    key = (lambda k: k.encode()) if bytes_keys else (lambda k: k)
+    folder = root / spec.folder
+    folder.mkdir(parents=True)
+    for i, name in enumerate(spec.train_files + spec.test_files):
+        labels = [(i + j) % spec.num_classes for j in range(per_file)]
+        write_pickle(folder / name, {key("batch_label"): f"batch {i}", key("data"): fake_images(per_file, i),
+                                     key(spec.label_key): labels}, protocol)
+    names = [f"class{c}".encode() if bytes_keys else f"class{c}" for c in range(spec.num_classes)]
+    write_pickle(folder / spec.meta_file, {key(spec.names_key): names}, protocol)
+    return root
+
+
+def expected_images(seeds, per_file: int) -> torch.Tensor:
+    data = np.concatenate([fake_images(per_file, s) for s in seeds])
+    return torch.from_numpy(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading
+
+
+def test_real_cifar10_test_split(cifar10_root):
+    test = load_cifar(cifar10_root, "cifar10", "test")
+    assert test.images.shape == (10000, 32, 32, 3) and test.images.dtype == torch.uint8
+    assert test.labels.dtype == torch.int64
+    assert test.labels[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]  # the official test order
+    assert torch.bincount(test.labels).tolist() == [1000] * 10
+    assert test.classes == CIFAR10_CLASSES
+
+
+def test_real_cifar10_train_statistics_are_the_published_ones(cifar10_root):
+    """The published per-channel mean/std hold only if channels and pixels are laid out as in the files."""
+    train = load_cifar(cifar10_root, "cifar10", "train")
+    assert len(train) == 50000
+    for channel, (mean, std) in enumerate(zip(CIFAR10_MEAN, CIFAR10_STD)):
+        counts = torch.bincount(train.images[..., channel].flatten(), minlength=256).double()
+        values = torch.arange(256, dtype=torch.float64) / 255
+        m = (counts * values).sum() / counts.sum()
+        assert m.item() == pytest.approx(mean, abs=5e-5)
+        assert ((counts * (values - m) ** 2).sum() / counts.sum()).sqrt().item() == pytest.approx(std, abs=5e-5)
+
+
+@pytest.mark.parametrize("bytes_keys", [False, True], ids=["str-keys", "bytes-keys"])
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_fake_cifar10_reads_every_batch_in_order(tmp_path, bytes_keys, protocol):
+    root = write_cifar(tmp_path, per_file=6, bytes_keys=bytes_keys, protocol=protocol)
+    train = load_cifar(root, "cifar10", "train")
+    test = load_cifar(root, "cifar10", "test")
+    assert torch.equal(train.images, expected_images(range(5), 6))
+    assert train.labels.tolist() == [(i + j) % 10 for i in range(5) for j in range(6)]
+    assert torch.equal(test.images, expected_images([5], 6))
+    assert train.classes == test.classes == tuple(f"class{c}" for c in range(10))
+
+
+def test_cifar100_uses_fine_labels_and_names(tmp_path):
+    root = write_cifar(tmp_path, "cifar100", per_file=4)
+    train = load_cifar(root, "cifar100", "train")
+    assert torch.equal(train.images, expected_images([0], 4))
+    assert train.labels.tolist() == [0, 1, 2, 3]
+    assert len(train.classes) == 100 and train.classes[99] == "class99"
+
+
+def test_limit_reads_only_the_files_it_needs(tmp_path):
+    root = write_cifar(tmp_path, per_file=6)
+    (root / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"corrupt")
+    first = load_cifar(root, "cifar10", "train", limit=8)
+    assert torch.equal(first.images, expected_images(range(2), 6)[:8])
+    with pytest.raises(DataError, match="data_batch_3"):
+        load_cifar(root, "cifar10", "train", limit=13)
+
+
+def test_limit_beyond_the_split_is_an_error(tmp_path):
+    root = write_cifar(tmp_path, per_file=6)
+    with pytest.raises(DataError, match="first 7 images of the CIFAR-10 test split .6 images"):
+        load_cifar(root, "cifar10", "test", limit=7)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bad folders and files
+
+
+def test_missing_folder_names_the_files(tmp_path):
+    with pytest.raises(DataError, match="cifar-10-batches-py/data_batch_1.*--download"):
+        load_cifar(tmp_path, "cifar10", "test")
+
+
+def test_partial_folder_names_exactly_the_missing_files(tmp_path):
+    root = write_cifar(tmp_path)
+    os.remove(root / "cifar-10-batches-py" / "data_batch_4")
+    os.remove(root / "cifar-10-batches-py" / "batches.meta")
+    assert [p.name for p in missing_files(root, "cifar10")] == ["data_batch_4", "batches.meta"]
+    with pytest.raises(DataError) as info:
+        load_cifar(root, "cifar10", "test")
+    message = str(info.value)
+    assert "data_batch_4" in message and "batches.meta" in message
+    assert "data_batch_3" not in message and "test_batch" not in message
+
+
+def test_truncated_batch_is_named(tmp_path):
+    root = write_cifar(tmp_path)
+    path = root / "cifar-10-batches-py" / "test_batch"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(DataError, match=f"{path} is not a readable CIFAR file"):
+        load_cifar(root, "cifar10", "test")
+
+
+class RunsCode:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    root = write_cifar(tmp_path)
+    marker = tmp_path / "pwned"
+    path = root / "cifar-10-batches-py" / "test_batch"
+    write_pickle(path, {"data": RunsCode(marker), "labels": []})
+    with pytest.raises(DataError, match=r"test_batch .*forbidden global (posix|nt)\.system"):
+        load_cifar(root, "cifar10", "test")
+    assert not marker.exists()
+
+
+def test_codecs_other_than_latin1_are_refused(tmp_path):
+    path = tmp_path / "batch"
+    path.write_bytes(b"\x80\x02c_codecs\nencode\nq\x00X\x01\x00\x00\x00aX\x05\x00\x00\x00rot13\x86R.")
+    with pytest.raises(DataError, match="forbidden codec 'rot13'"):
+        read_batch(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ([1, 2, 3], "holds a list, not a dict"),
+    ({"labels": [0]}, "no 'data' entry"),
+    ({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]}, r"'data' must be a uint8 array \(N, 3072\)"),
+    ({"data": np.zeros((2, 3072), np.float32), "labels": [0, 1]}, "float32"),
+    ({"data": fake_images(2, 0), "labels": [0]}, r"2 images but 'labels' has shape \[1\]"),
+    ({"data": fake_images(2, 0), "labels": [0, 10]}, r"labels must lie in \[0, 10\), found 0..10"),
+    ({"data": fake_images(2, 0), "labels": ["a", "b"]}, "'labels' must be integers"),
+])
+def test_malformed_batch_is_named(tmp_path, content, message):
+    root = write_cifar(tmp_path)
+    path = root / "cifar-10-batches-py" / "test_batch"
+    write_pickle(path, content)
+    with pytest.raises(DataError, match=message) as info:
+        load_cifar(root, "cifar10", "test")
+    assert str(path) in str(info.value)
+
+
+def test_meta_file_must_name_every_class(tmp_path):
+    root = write_cifar(tmp_path)
+    write_pickle(root / "cifar-10-batches-py" / "batches.meta", {"label_names": ["cat"]})
+    with pytest.raises(DataError, match="batches.meta: 'label_names' must list 10 class names"):
+        load_cifar(root, "cifar10", "test")
+
+
+def test_unknown_dataset(tmp_path):
+    with pytest.raises(DataError, match="unknown dataset 'mnist'; valid: cifar10, cifar100"):
+        load_cifar(tmp_path, "mnist")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# augmentations and device batches
+
+
+def numbered_split(n: int) -> CifarSplit:
+    """Random images whose label is their index, so a batch shows which image each sample came from."""
+    images = torch.randint(0, 256, (n, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(n))
+    return CifarSplit(images, torch.arange(n), tuple(str(i) for i in range(n)))
+
+
+def find_crop(crop: torch.Tensor, image: torch.Tensor) -> set:
+    """``(top, left, flipped)`` of every window of the zero-padded ``image`` equal to ``crop``."""
+    p = CROP_PADDING
+    padded = torch.zeros(32 + 2 * p, 32 + 2 * p, 3, dtype=image.dtype)
+    padded[p:p + 32, p:p + 32] = image
+    return {(top, left, flipped) for top in range(2 * p + 1) for left in range(2 * p + 1) for flipped in (0, 1)
+            if torch.equal(padded[top:top + 32, left:left + 32].flip(1) if flipped else
+                           padded[top:top + 32, left:left + 32], crop)}
+
+
+def test_crop_flip_takes_windows_of_the_padded_image():
+    split = numbered_split(64)
+    p = CROP_PADDING
+    padded = torch.nn.functional.pad(split.images, (0, 0, p, p, p, p))
+    index = torch.arange(63, -1, -1)
+    crops = crop_flip(padded, index, 32, torch.Generator().manual_seed(0))
+    assert crops.shape == (64, 32, 32, 3) and crops.dtype == torch.uint8
+    found = [find_crop(crops[i], split.images[index[i]]) for i in range(64)]
+    assert all(len(f) == 1 for f in found)  # random images: each crop matches exactly one window
+    windows = {next(iter(f)) for f in found}
+    assert len({w[2] for w in windows}) == 2 and len({w[:2] for w in windows}) > 20  # flips and offsets vary
+
+
+def test_cutout_zeroes_one_clipped_square_per_image():
+    images = (torch.randn(200, 3, 32, 32).abs() + 1).contiguous(memory_format=torch.channels_last)
+    out = cutout_(images.clone(), 8, torch.Generator().manual_seed(0))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    zero = out == 0
+    assert torch.equal(zero.all(1), zero.any(1))  # all channels or none
+    for mask in zero[:, 0]:
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        assert 4 <= len(rows) <= 8 and 4 <= len(cols) <= 8
+        assert mask.sum() == len(rows) * len(cols)  # a full rectangle
+        assert rows.diff().eq(1).all() and cols.diff().eq(1).all()
+    assert torch.equal(out[~zero], images[~zero])
+
+
+def test_eval_batches_are_every_image_in_order_normalised():
+    split = numbered_split(10)
+    loader = DeviceLoader(split, 4, CIFAR10_MEAN, CIFAR10_STD)
+    batches = list(loader)
+    assert len(loader) == 3 and [len(labels) for _, labels in batches] == [4, 4, 2]
+    images = torch.cat([x for x, _ in batches])
+    expected = (split.images.permute(0, 3, 1, 2).double() / 255 - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) \
+        / torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    assert images.dtype == torch.float32 and images.is_contiguous()
+    torch.testing.assert_close(images.double(), expected, atol=1e-5, rtol=0)
+    assert torch.cat([y for _, y in batches]).tolist() == list(range(10))
+
+
+def test_train_batches_are_augmented_crops_of_their_labelled_images():
+    split = numbered_split(40)
+    loader = DeviceLoader(split, 16, (0., 0., 0.), (1 / 255,) * 3, train=True,
+                          generator=torch.Generator().manual_seed(0))
+    batches = list(loader)
+    assert len(loader) == len(batches) == 2  # the last partial batch is dropped
+    labels = torch.cat([y for _, y in batches])
+    assert len(set(labels.tolist())) == 32  # drawn without replacement
+    assert labels.tolist() != sorted(labels.tolist())  # shuffled
+    for images, ys in batches:
+        for image, y in zip(images, ys):
+            assert find_crop(image.permute(1, 2, 0).round().to(torch.uint8), split.images[y])
+
+
+def test_train_batches_follow_the_generator():
+    split = numbered_split(64)
+
+    def batches(seed: int, channels_last: bool = False):
+        loader = DeviceLoader(split, 16, CIFAR10_MEAN, CIFAR10_STD, train=True, cutout=8,
+                              generator=torch.Generator().manual_seed(seed), channels_last=channels_last)
+        return list(loader)
+
+    same, other, last = batches(1), batches(2), batches(1, channels_last=True)
+    assert all(torch.equal(a, b) and torch.equal(ya, yb) for (a, ya), (b, yb) in zip(batches(1), same))
+    assert not torch.equal(same[0][0], other[0][0])
+    assert all(x.is_contiguous(memory_format=torch.channels_last) and torch.equal(x, y)
+               for (x, _), (y, _) in zip(last, same))
+
+
+def test_training_loader_needs_a_generator():
+    with pytest.raises(ValueError, match="needs a generator"):
+        DeviceLoader(numbered_split(4), 2, CIFAR10_MEAN, CIFAR10_STD, train=True)
