@@ -1,0 +1,88 @@
+"""Classify image files with a resnet_zoo model, preprocessed by timm from the model's pretrained cfg."""
+import argparse
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from .errors import ZooError
+
+
+def sample_images() -> List[Path]:
+    """The CIFAR-10 test images bundled with the package (one per class, named ``<class>_test<index>.png``)."""
+    return sorted(Path(str(p)) for p in resources.files("resnet_zoo").joinpath("samples").iterdir()
+                  if p.name.endswith(".png"))
+
+
+def predict(model: torch.nn.Module, images: Sequence[Path], top_k: int = 3) -> List[Dict]:
+    """Top-``k`` classes of each image.
+
+    Args:
+        model: A timm model (its ``pretrained_cfg`` gives the preprocessing and the label names).
+        images: Image files readable by Pillow.
+        top_k: Number of classes to report per image.
+
+    Returns:
+        One dict per image: ``{"image": path, "top": [{"label", "index", "prob"}, ...]}``.
+
+    Raises:
+        ZooError: If an image cannot be read.
+    """
+    import timm.data
+    from PIL import Image, UnidentifiedImageError
+
+    cfg = timm.data.resolve_data_config({}, model=model)
+    transform = timm.data.create_transform(**cfg)
+    labels = model.pretrained_cfg.get("label_names") or [str(i) for i in range(model.num_classes)]
+    batch = []
+    for path in images:
+        try:
+            with Image.open(path) as img:
+                batch.append(transform(img.convert("RGB")))
+        except (OSError, UnidentifiedImageError) as e:
+            raise ZooError(f"cannot read image {path}: {e}") from None
+    model.eval()
+    with torch.no_grad():
+        probs = model(torch.stack(batch)).softmax(-1)
+    top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    return [
+        {"image": str(path),
+         "top": [{"label": labels[i], "index": i, "prob": round(p, 4)} for p, i in zip(ps.tolist(), idx.tolist())]}
+        for path, ps, idx in zip(images, top.values, top.indices)
+    ]
+
+
+def predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``resnet-zoo predict``."""
+    parser.add_argument("images", nargs="*", type=Path,
+                        help="image files (default: the CIFAR-10 samples bundled with resnet_zoo)")
+    parser.add_argument("--model", default="cifar_resnet20", help="timm model name (default: %(default)s)")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--pretrained", action="store_true",
+                     help="load the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
+    src.add_argument("--checkpoint", type=Path, help="load weights from this .safetensors file")
+    parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Run ``resnet-zoo predict``."""
+    import timm
+
+    import resnet_zoo  # noqa: F401  (registers the models)
+
+    if not (args.pretrained or args.checkpoint):
+        raise ZooError("give --pretrained or --checkpoint FILE: a randomly initialised model predicts nothing")
+    overlay: Optional[Dict] = dict(file=str(args.checkpoint)) if args.checkpoint else None
+    model = timm.create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
+    images = args.images or sample_images()
+    results = predict(model, images, args.top_k)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        best = ", ".join(f"{t['label']} {t['prob']:.1%}" for t in r["top"])
+        print(f"{Path(r['image']).name:32s} {best}")
+    return 0
