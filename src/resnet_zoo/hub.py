@@ -1,0 +1,673 @@
+"""Hub model folders: `export` one, `verify` it, `publish` it (and the ``export``/``verify``/``publish`` commands).
+
+A model folder is exactly one Hugging Face Hub model repo in timm's layout, so that after ``import resnet_zoo``
+``timm.create_model("local-dir:FOLDER")`` and ``timm.create_model("hf-hub:ORG/NAME")`` load it:
+
+* ``config.json``: ``architecture``, ``num_classes``, ``num_features``, ``global_pool``, ``model_args`` (only
+  constructor arguments that differ from the defaults, e.g. ``shortcut="A"``) and ``pretrained_cfg`` (tag,
+  input size, mean/std, crop, license, label names, …), the schema of timm's ``save_for_hf``;
+* ``model.safetensors``, or shards ``model-0000K-of-0000N.safetensors`` with ``model.safetensors.index.json``,
+  whose headers record the architecture, tag, dataset, metrics, recipe and resnet_zoo's version and commit;
+* ``README.md``, the model card: front matter for the Hub (``library_name: timm``, license, datasets, metrics),
+  a table of accuracy, size, cost and training, the training command, and the SHA-256 of every weight file;
+* ``train_log.jsonl`` and ``training_curve.png`` when the training log is given.
+"""
+import argparse
+import hashlib
+import inspect
+import json
+import math
+import numbers
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from .errors import WeightsError, ZooError
+from .pretrained import hub_id
+from .resnet import ResNet
+from .blocks import PadShortcut
+from .weights import (
+    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, check_state_dict, is_zoo_model, read_metadata,
+    read_state_dict, build_from_state_dict, weight_files,
+)
+
+__all__ = [
+    "export", "verify", "publish", "publish_files", "METRICS", "REQUIRED_METADATA", "LOG_KEYS",
+    "export_arguments", "export_command", "verify_arguments", "verify_command",
+    "publish_arguments", "publish_command", "add_card_arguments", "card_options",
+]
+
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+TRAIN_LOG_NAME = "train_log.jsonl"
+CURVE_NAME = "training_curve.png"
+
+METRICS = {
+    "top1": ("accuracy", "Top-1 accuracy (%)"),
+    "top5": ("top_5_accuracy", "Top-5 accuracy (%)"),
+    "loss": ("loss", "Cross-entropy loss"),
+}
+"""Metric key -> (Hub metric type, label). ``top1`` and ``top5`` (percent) are required, ``loss`` optional."""
+
+REQUIRED_METADATA = ("format", "architecture", "tag", "resnet_zoo_version", "git_commit")
+"""Keys every weight file's safetensors header must hold (dataset, metrics and recipe when known)."""
+
+LOG_KEYS = ("epoch", "train_loss", "lr", "train_top1", "test_top1", "test_loss", "img_per_s", "wall_s")
+"""Keys of each line (one epoch) of a training log."""
+
+TAG = re.compile(r"[A-Za-z0-9_]+")
+CARD_FILE_ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| (?P<size>\d+) \| `(?P<sha256>[0-9a-f]{64})` \|$", re.M)
+PAPER_BIBTEX = """@inproceedings{he2016deep,
+  title={Deep Residual Learning for Image Recognition},
+  author={He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},
+  booktitle={CVPR},
+  year={2016}
+}"""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# export
+
+def export(
+        model: torch.nn.Module,
+        out_dir: os.PathLike,
+        *,
+        tag: str,
+        dataset: Optional[str] = None,
+        metrics: Optional[Dict[str, float]] = None,
+        recipe: Optional[dict] = None,
+        command: Optional[str] = None,
+        train_log: Optional[os.PathLike] = None,
+        wall_time_s: Optional[float] = None,
+        hardware: Optional[str] = None,
+        max_shard_size: Optional[str] = None,
+) -> Path:
+    """Write ``model`` as a Hub model folder ``out_dir`` (see the module docstring), replacing it atomically.
+
+    The folder is assembled next to ``out_dir`` and checked with `verify` before it takes ``out_dir``'s place, so
+    an interrupted or failed export leaves no half-written file there (and an existing export intact).
+
+    Args:
+        model: A resnet_zoo model made by ``timm.create_model`` (``torch.compile`` wrappers are unwrapped).
+        out_dir: The model folder to write, conventionally ``hub/<architecture>.<tag>``. An existing folder is
+            replaced only if it holds nothing but export files.
+        tag: Pretrained tag of the weights, e.g. ``"rz_cifar10"``.
+        dataset: Dataset the weights were trained and evaluated on, e.g. ``"cifar10"``.
+        metrics: ``top1`` and ``top5`` (percent) and optionally ``loss`` on ``dataset``'s test split.
+        recipe: Training hyper-parameters, recorded as JSON.
+        command: The exact command that trained the weights.
+        train_log: JSON-lines training log, one object with `LOG_KEYS` per epoch; copied as
+            ``train_log.jsonl`` and drawn as ``training_curve.png``.
+        wall_time_s: Training wall-clock time in seconds.
+        hardware: What it trained on, e.g. ``"1x NVIDIA H100 80GB"``.
+        max_shard_size: Split the weights into shards of at most this size (``"10MB"``, ``"2GB"``, …).
+
+    Returns:
+        The folder written.
+
+    Raises:
+        ZooError: For a bad tag, metrics without a dataset or ``top1``/``top5``, a bad training log or shard
+            size, or an ``out_dir`` that holds other files.
+        WeightsError: If the model is not a resnet_zoo model, or its config would not rebuild it exactly.
+    """
+    model = getattr(model, "_orig_mod", model)
+    if not isinstance(model, ResNet):
+        raise WeightsError(f"export needs a resnet_zoo model made by timm.create_model, got {type(model).__name__}")
+    _check_export_args(tag, dataset, metrics)
+    records = _read_train_log(Path(train_log)) if train_log is not None else None
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
+
+    config = _hub_config(model, tag)
+    state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    rebuilt = _build_from_config(config)
+    check_state_dict({k: tuple(v.shape) for k, v in state_dict.items()},
+                     {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()},
+                     source=f"the model given to export ({type(model).__name__})",
+                     architecture=f"{config['architecture']} rebuilt from its config "
+                                  f"(model_args={config.get('model_args', {})})")
+    metadata = _weights_metadata(config, dataset, metrics, recipe)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        files = _write_weights(state_dict, staged, metadata, max_shard_size)
+        _write_text(staged / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+        if records is not None:
+            shutil.copyfile(train_log, staged / TRAIN_LOG_NAME)
+            _plot_training_curve(records, staged / CURVE_NAME)
+        card = _model_card(
+            config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
+            wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
+            macs=_count_macs(rebuilt, config), has_curve=records is not None)
+        _write_text(staged / CARD_NAME, card)
+        verify(staged)
+        _replace_folder(staged, out_dir)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return out_dir
+
+
+def _check_export_args(tag: str, dataset: Optional[str], metrics: Optional[Mapping[str, float]]) -> None:
+    if not TAG.fullmatch(tag):
+        raise ZooError(f"tag {tag!r} must be letters, digits and underscores, e.g. 'rz_cifar10'")
+    if metrics is None:
+        return
+    unknown, missing = set(metrics) - set(METRICS), {"top1", "top5"} - set(metrics)
+    if unknown or missing:
+        raise ZooError(f"metrics must have top1 and top5 (percent) and may have loss; got {sorted(metrics)}")
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+               for v in metrics.values()):
+        raise ZooError(f"metrics must be finite numbers, got {dict(metrics)}")
+    if not dataset:
+        raise ZooError("metrics need the dataset they were measured on (dataset=...)")
+
+
+def _is_export_file(name: str) -> bool:
+    return name in (CONFIG_NAME, CARD_NAME, SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, TRAIN_LOG_NAME,
+                    CURVE_NAME) or bool(SHARD_NAME.fullmatch(name))
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ZooError(f"{out_dir} exists and is not a folder")
+    others = sorted(p.name for p in out_dir.iterdir() if not _is_export_file(p.name)) if out_dir.is_dir() else []
+    if others:
+        raise ZooError(f"refusing to replace {out_dir}: it holds {', '.join(others[:5])}, which an export "
+                       f"folder does not (export writes one model folder, e.g. hub/<architecture>.<tag>)")
+
+
+def _replace_folder(staged: Path, out_dir: Path) -> None:
+    """Move the complete folder ``staged`` to ``out_dir``; an old ``out_dir`` is moved aside, then deleted."""
+    if not out_dir.exists():
+        os.replace(staged, out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
+    os.replace(out_dir, old / out_dir.name)
+    os.replace(staged, out_dir)
+    shutil.rmtree(old)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _model_args(model: ResNet) -> Dict[str, Any]:
+    """Constructor arguments of ``model`` that differ from `ResNet`'s defaults (none of the architectures
+    registered by resnet_zoo changes these two)."""
+    defaults = inspect.signature(ResNet).parameters
+    current = {
+        "shortcut": "A" if any(isinstance(m, PadShortcut) for m in model.modules()) else "B",
+        "global_pool": model.global_pool.pool_type,
+    }
+    return {k: v for k, v in current.items() if v != defaults[k].default}
+
+
+def _hub_config(model: ResNet, tag: str) -> Dict[str, Any]:
+    """``config.json`` of ``model``: timm's schema, with the pretrained cfg describing these weights."""
+    from timm.models import filter_pretrained_cfg
+    cfg = filter_pretrained_cfg(dict(model.pretrained_cfg), remove_source=True, remove_null=True)
+    cfg.pop("state_dict", None)
+    architecture = cfg.pop("architecture")
+    cfg.update(tag=tag, num_classes=model.num_classes, input_size=(model.in_chans, *cfg["input_size"][1:]))
+    for key in ("label_names", "label_descriptions"):
+        if cfg.get(key) is not None and len(cfg[key]) != model.num_classes:
+            del cfg[key]
+    config: Dict[str, Any] = {"architecture": architecture, "num_classes": model.num_classes,
+                              "num_features": model.num_features}
+    if model.global_pool.pool_type:
+        config["global_pool"] = model.global_pool.pool_type
+    model_args = _model_args(model)
+    if model_args:
+        config["model_args"] = model_args
+    config["pretrained_cfg"] = cfg
+    return config
+
+
+def _build_from_config(config: Mapping[str, Any], device: str = "meta") -> ResNet:
+    """The model ``config`` describes, as timm builds it for ``local-dir:``/``hf-hub:`` (no weights)."""
+    import timm
+    return timm.create_model(config["architecture"], num_classes=config["num_classes"],
+                             in_chans=config["pretrained_cfg"]["input_size"][0], device=device,
+                             **config.get("model_args", {}))
+
+
+def _count_macs(model: ResNet, config: Mapping[str, Any]) -> int:
+    """Multiply-accumulates of one forward pass at the config's input size (``model`` may be on ``meta``)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    device = next(model.parameters()).device
+    x = torch.empty(1, *config["pretrained_cfg"]["input_size"], device=device)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(x)
+    return counter.get_total_flops() // 2
+
+
+def _git_commit() -> str:
+    """Commit of the resnet_zoo checkout this code runs from (``-dirty`` with local changes), else ``unknown``."""
+    here = Path(__file__).resolve().parent
+    git = ["git", "-C", str(here)]
+    try:
+        subprocess.run([*git, "ls-files", "--error-unmatch", Path(__file__).name], check=True,
+                       capture_output=True)  # the checkout must track this very file
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+        status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], check=True,
+                                capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def _weights_metadata(config: Mapping[str, Any], dataset: Optional[str], metrics: Optional[Mapping[str, float]],
+                      recipe: Optional[dict]) -> Dict[str, str]:
+    import timm
+
+    from . import __version__
+    metadata = {
+        "format": "pt",
+        "architecture": config["architecture"],
+        "tag": config["pretrained_cfg"]["tag"],
+        "resnet_zoo_version": __version__,
+        "timm_version": timm.__version__,
+        "git_commit": _git_commit(),
+    }
+    if dataset:
+        metadata["dataset"] = dataset
+    metadata.update({k: repr(float(v)) for k, v in (metrics or {}).items()})
+    if recipe is not None:
+        metadata["recipe"] = json.dumps(recipe, sort_keys=True)
+    return metadata
+
+
+def _write_weights(state_dict: Dict[str, torch.Tensor], folder: Path, metadata: Dict[str, str],
+                   max_shard_size: Optional[str]) -> List[Path]:
+    """Write ``model.safetensors``, or shards and their index when they exceed ``max_shard_size``."""
+    from huggingface_hub import split_torch_state_dict_into_shards
+    from safetensors.torch import save_file
+
+    if max_shard_size is None:
+        save_file(state_dict, folder / SAFE_WEIGHTS_NAME, metadata=metadata)
+        return [folder / SAFE_WEIGHTS_NAME]
+    try:
+        split = split_torch_state_dict_into_shards(state_dict, max_shard_size=max_shard_size)
+    except ValueError as e:
+        raise ZooError(f"max_shard_size {max_shard_size!r}: {e}") from None
+    for name, keys in split.filename_to_tensors.items():
+        save_file({k: state_dict[k] for k in keys}, folder / name, metadata=metadata)
+    if split.is_sharded:
+        index = {"metadata": {**split.metadata, **metadata}, "weight_map": split.tensor_to_filename}
+        _write_text(folder / SAFE_WEIGHTS_INDEX_NAME, json.dumps(index, indent=2) + "\n")
+    return [folder / name for name in split.filename_to_tensors]
+
+
+def _read_train_log(path: Path) -> List[Dict[str, float]]:
+    """The epochs of a JSON-lines training log, each checked to hold numbers for all `LOG_KEYS`."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ZooError(f"training log {path}: {e.strerror or e}") from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            raise ZooError(f"{path}:{number}: not JSON ({e})") from None
+        bad = [k for k in LOG_KEYS if not isinstance(record, dict) or isinstance(record.get(k), bool)
+               or not isinstance(record.get(k), numbers.Real)]
+        if bad:
+            raise ZooError(f"{path}:{number}: needs numbers for {', '.join(bad)} (keys: {', '.join(LOG_KEYS)})")
+        records.append(record)
+    if not records:
+        raise ZooError(f"training log {path} holds no epochs")
+    return records
+
+
+def _plot_training_curve(records: Sequence[Mapping[str, float]], path: Path) -> None:
+    """Loss, top-1 accuracy and learning rate per epoch, side by side, as a PNG (Agg, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = [r["epoch"] for r in records]
+    fig = Figure(figsize=(12, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    loss_ax, top1_ax, lr_ax = fig.subplots(1, 3)
+    for ax, title, keys in ((loss_ax, "Loss", ("train_loss", "test_loss")),
+                            (top1_ax, "Top-1 accuracy (%)", ("train_top1", "test_top1")),
+                            (lr_ax, "Learning rate", ("lr",))):
+        for key in keys:
+            ax.plot(epochs, [r[key] for r in records], label=key.split("_")[0])
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if len(keys) > 1:
+            ax.legend()
+    fig.savefig(path, dpi=100)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _format_count(n: float) -> str:
+    return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.2f} M"
+
+
+def _format_duration(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours} h {rest // 60:02d} min ({seconds:.0f} s)"
+
+
+def _card_data(name: str, license: Optional[str], dataset: Optional[str],
+               metrics: Optional[Mapping[str, float]]):
+    """The card's front matter, as ``huggingface_hub`` writes it (``model-index`` holds the metrics)."""
+    from huggingface_hub import EvalResult, ModelCardData
+    results = [EvalResult(task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
+                          dataset_split="test", metric_type=METRICS[k][0], metric_name=METRICS[k][1],
+                          metric_value=float(v)) for k, v in (metrics or {}).items()]
+    return ModelCardData(
+        library_name="timm", license=license, pipeline_tag="image-classification",
+        tags=["image-classification", "timm", "resnet_zoo"], datasets=[dataset] if dataset else None,
+        metrics=sorted({METRICS[k][0] for k in metrics}) if metrics else None,
+        model_name=name, eval_results=results or None)
+
+
+def _model_card(config: Mapping[str, Any], files: Sequence[Path], metadata: Mapping[str, str], *,
+                dataset: Optional[str], metrics: Optional[Mapping[str, float]], recipe: Optional[dict],
+                command: Optional[str], wall_time_s: Optional[float], hardware: Optional[str], num_params: int,
+                macs: int, has_curve: bool) -> str:
+    cfg, architecture = config["pretrained_cfg"], config["architecture"]
+    name = f"{architecture}.{cfg['tag']}"
+    input_size = "×".join(map(str, cfg["input_size"]))
+    model_args = config.get("model_args", {})
+    rows = [("Architecture", f"`{architecture}`" + "".join(f", {k}={v!r}" for k, v in model_args.items())),
+            ("Classes", str(config["num_classes"]))]
+    if dataset:
+        rows.append(("Dataset", dataset))
+    rows += [(METRICS[k][1], f"{metrics[k]:.2f}" if k != "loss" else f"{metrics[k]:.4f}")
+             for k in METRICS if metrics and k in metrics]
+    rows += [("Parameters", f"{_format_count(num_params)} ({num_params:,})"),
+             ("MACs", f"{_format_count(macs)} at {input_size}"),
+             ("Input", f"{input_size}, mean {tuple(cfg['mean'])}, std {tuple(cfg['std'])}, "
+                       f"crop_pct {cfg['crop_pct']}, {cfg['interpolation']}")]
+    if wall_time_s is not None:
+        rows.append(("Training wall time", _format_duration(wall_time_s)))
+    if hardware:
+        rows.append(("Training hardware", hardware))
+    rows.append(("resnet_zoo", f"{metadata['resnet_zoo_version']} (commit {metadata['git_commit']})"))
+
+    lines = [f"# {name}", "",
+             f"ResNet `{architecture}` (He et al., *Deep Residual Learning for Image Recognition*, "
+             f"[arXiv:1512.03385](https://arxiv.org/abs/1512.03385)) from resnet_zoo, weights `{cfg['tag']}`"
+             + (f" trained on {dataset}." if dataset else "."), "",
+             "## Model details", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
+             "## Usage", "", "```python", "import timm", "import resnet_zoo  # registers the architectures", "",
+             f'model = timm.create_model("hf-hub:{hub_id(architecture, cfg["tag"])}", pretrained=True).eval()',
+             "```", ""]
+    if command or recipe is not None or has_curve:
+        lines += ["## Training", ""]
+        if command:
+            lines += ["Command:", "", "```bash", command, "```", ""]
+        if recipe is not None:
+            lines += ["Recipe:", "", "```json", json.dumps(recipe, indent=2, sort_keys=True), "```", ""]
+        if has_curve:
+            lines += [f"![Training curve]({CURVE_NAME})", "", f"Per-epoch log: [{TRAIN_LOG_NAME}]({TRAIN_LOG_NAME})",
+                      ""]
+    lines += ["## Files", "", "| File | Bytes | SHA-256 |", "|---|---|---|",
+              *[f"| `{f.name}` | {f.stat().st_size} | `{_sha256(f)}` |" for f in files], "",
+              "## Citation", "", "```bibtex", PAPER_BIBTEX, "```", ""]
+    data = _card_data(name, cfg.get("license"), dataset, metrics)
+    return f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verify
+
+def _read_config(folder: Path) -> Dict[str, Any]:
+    """``config.json`` of a model folder, checked to name a resnet_zoo architecture and a valid pretrained cfg."""
+    import dataclasses
+
+    from timm.models._pretrained import PretrainedCfg
+    path = folder / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{path}: not a readable JSON file ({e})") from None
+    cfg = config.get("pretrained_cfg") if isinstance(config, dict) else None
+    if not isinstance(cfg, dict) or not all(k in config for k in ("architecture", "num_classes")):
+        raise WeightsError(f"{path}: needs architecture, num_classes and pretrained_cfg (timm's schema)")
+    if not is_zoo_model(str(config["architecture"])):
+        raise WeightsError(f"{path}: architecture {config['architecture']!r} is not a resnet_zoo model")
+    unknown = sorted(set(cfg) - {f.name for f in dataclasses.fields(PretrainedCfg)})
+    if unknown or not cfg.get("tag"):
+        raise WeightsError(f"{path}: pretrained_cfg needs a tag and only timm's fields; unknown: {unknown}")
+    return config
+
+
+def _read_card(path: Path) -> Tuple[Dict[str, str], Dict[str, float]]:
+    """SHA-256 per weight file and the metrics (`METRICS` keys) of a model card."""
+    from huggingface_hub import ModelCard
+    try:
+        card = ModelCard.load(path)
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{path}: not a readable model card ({e})") from None
+    if card.data.library_name != "timm":
+        raise WeightsError(f"{path}: front matter must say library_name: timm, got {card.data.library_name!r}")
+    hashes = {m["name"]: m["sha256"] for m in CARD_FILE_ROW.finditer(card.text)}
+    by_type = {metric_type: key for key, (metric_type, _) in METRICS.items()}
+    metrics = {by_type[r.metric_type]: float(r.metric_value) for r in card.data.eval_results or []
+               if r.metric_type in by_type}
+    return hashes, metrics
+
+
+def _check_files(folder: Path) -> List[Path]:
+    """The weight files of ``folder``, checked to be the only files besides the other export files."""
+    names = {p.name for p in folder.iterdir()}
+    others = sorted(n for n in names if not _is_export_file(n))
+    if others:
+        raise WeightsError(f"{folder}: holds files a model folder does not: {', '.join(others)}")
+    if SAFE_WEIGHTS_NAME in names and SAFE_WEIGHTS_INDEX_NAME in names:
+        raise WeightsError(f"{folder}: holds both {SAFE_WEIGHTS_NAME} and {SAFE_WEIGHTS_INDEX_NAME}")
+    files = weight_files(folder)
+    stray = sorted(n for n in names if SHARD_NAME.fullmatch(n) and folder / n not in files)
+    if stray:
+        raise WeightsError(f"{folder}: holds shards its index does not list: {', '.join(stray)}")
+    return files
+
+
+def verify(folder: os.PathLike) -> Dict[str, Any]:
+    """Check a model folder: config, file list, checksums, metadata, and a strict load through timm.
+
+    Checks that ``config.json`` names a resnet_zoo architecture, that the folder holds only export files, that
+    the SHA-256 of every weight file matches the model card and the card lists no others, that every weight
+    file's header has `REQUIRED_METADATA` agreeing with the config (and metrics agreeing with the card's),
+    and that ``timm.create_model("local-dir:FOLDER", pretrained=True)`` loads every tensor strictly.
+
+    Args:
+        folder: The model folder.
+
+    Returns:
+        ``folder``, ``architecture``, ``tag``, ``num_classes``, ``num_params``, ``files`` (name -> SHA-256),
+        ``metrics`` (from the card; may be empty) and ``metadata`` (of the first weight file).
+
+    Raises:
+        WeightsError: Naming the file at fault and what is wrong with it.
+    """
+    import timm
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"{folder}: not a folder")
+    config = _read_config(folder)
+    architecture, tag = config["architecture"], config["pretrained_cfg"]["tag"]
+    files = _check_files(folder)
+    card_hashes, metrics = _read_card(folder / CARD_NAME)
+    hashes = {f.name: _sha256(f) for f in files}
+    wrong = [f"{n} (file {h[:12]}…, card {card_hashes[n][:12]}…)" for n, h in hashes.items()
+             if n in card_hashes and card_hashes[n] != h]
+    unlisted, absent = sorted(set(hashes) - set(card_hashes)), sorted(set(card_hashes) - set(hashes))
+    if wrong or unlisted or absent:
+        raise WeightsError(f"{folder / CARD_NAME}: SHA-256 does not match for {', '.join(wrong) or '-'}; "
+                           f"not listed: {', '.join(unlisted) or '-'}; listed but absent: {', '.join(absent) or '-'}")
+    for file in files:
+        metadata = read_metadata(file)
+        missing = [k for k in REQUIRED_METADATA if k not in metadata]
+        if missing:
+            raise WeightsError(f"{file}: header metadata lacks {', '.join(missing)}")
+        recorded = (metadata["architecture"], metadata["tag"])
+        if recorded != (architecture, tag):
+            raise WeightsError(f"{file}: header records {'.'.join(recorded)}, config.json {architecture}.{tag}")
+        disagree = [k for k in METRICS if k in metadata and float(metadata[k]) != metrics.get(k)]
+        if disagree:
+            raise WeightsError(f"{file}: header metrics {', '.join(disagree)} differ from the model card's")
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    return {
+        "folder": str(folder), "architecture": architecture, "tag": tag, "num_classes": config["num_classes"],
+        "num_params": sum(p.numel() for p in model.parameters()), "files": hashes, "metrics": metrics,
+        "metadata": read_metadata(files[0]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# publish
+
+def publish_files(folder: os.PathLike, repo_id: str) -> List[Path]:
+    """Check that ``folder`` can be published as ``repo_id``; return the files an upload would send.
+
+    Besides `verify`, the card must hold ``top1`` and ``top5`` and the repo must be named
+    ``<org>/<architecture>.<tag>``, the name the registered pretrained cfgs point at.
+
+    Raises:
+        WeightsError: If the folder does not verify or its card has no metrics.
+        ZooError: If ``repo_id`` is not ``ORG/<architecture>.<tag>``.
+    """
+    info = verify(folder)
+    missing = [k for k in ("top1", "top5") if k not in info["metrics"]]
+    if missing:
+        raise WeightsError(f"{Path(folder) / CARD_NAME}: has no {', '.join(missing)} metrics; export with metrics")
+    name = f"{info['architecture']}.{info['tag']}"
+    org, _, repo_name = repo_id.partition("/")
+    if not org or repo_name != name:
+        raise ZooError(f"repo id {repo_id!r} must be ORG/{name}, the folder's model and tag")
+    return sorted(Path(folder).iterdir())
+
+
+def publish(folder: os.PathLike, repo_id: str, *, private: bool = False) -> str:
+    """Check ``folder`` (see `publish_files`), create the Hub repo if needed and upload the folder.
+
+    Needs a Hugging Face token with write access (``HF_TOKEN`` or ``hf auth login``) and the network.
+
+    Returns:
+        The URL of the upload's commit.
+
+    Raises:
+        WeightsError, ZooError: As `publish_files`; ZooError also when the Hub refuses the upload.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from . import __version__
+    publish_files(folder, repo_id)
+    api = HfApi(library_name="resnet-zoo", library_version=__version__)
+    try:
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=folder,
+                                   commit_message=f"Upload {Path(folder).name} with resnet_zoo {__version__}")
+    except HfHubHTTPError as e:
+        raise ZooError(f"upload of {folder} to {repo_id} failed: {e}") from None
+    return commit.commit_url
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# command line
+
+def add_card_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``export`` and ``convert``: the tag, what the card records, and sharding."""
+    parser.add_argument("--tag", required=True, help="pretrained tag of the weights, e.g. rz_cifar10")
+    parser.add_argument("--dataset", help="dataset trained and evaluated on, e.g. cifar10")
+    parser.add_argument("--top1", type=float, help="top-1 accuracy (%%) on the dataset's test split")
+    parser.add_argument("--top5", type=float, help="top-5 accuracy (%%)")
+    parser.add_argument("--loss", type=float, help="test loss")
+    parser.add_argument("--recipe", type=Path, metavar="JSON", help="JSON file of training hyper-parameters")
+    parser.add_argument("--command", dest="train_command", metavar="CMD", help="exact training command")
+    parser.add_argument("--train-log", type=Path, metavar="JSONL", help="training log, one JSON object per epoch")
+    parser.add_argument("--wall-time-s", type=float, metavar="S", help="training wall-clock time in seconds")
+    parser.add_argument("--hardware", help="training hardware, e.g. '1x NVIDIA H100 80GB'")
+    parser.add_argument("--max-shard-size", metavar="SIZE", help="shard weights above this size, e.g. 10MB")
+
+
+def card_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """Keyword arguments of `export` from the options of `add_card_arguments`."""
+    metrics = {k: getattr(args, k) for k in METRICS if getattr(args, k) is not None}
+    recipe = None
+    if args.recipe is not None:
+        try:
+            recipe = json.loads(args.recipe.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ZooError(f"--recipe {args.recipe}: not a readable JSON file ({e})") from None
+    return dict(tag=args.tag, dataset=args.dataset, metrics=metrics or None, recipe=recipe,
+                command=args.train_command, train_log=args.train_log, wall_time_s=args.wall_time_s,
+                hardware=args.hardware, max_shard_size=args.max_shard_size)
+
+
+def export_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``resnet-zoo export``."""
+    parser.add_argument("checkpoint", type=Path, help="safetensors state dict with resnet_zoo's names "
+                                                      "(use `resnet-zoo convert` for other checkpoints)")
+    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/cifar_resnet56.rz_cifar10")
+    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. cifar_resnet56")
+    add_card_arguments(parser)
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Run ``resnet-zoo export``: build ``--model`` from the checkpoint and write its model folder."""
+    state_dict = read_state_dict([args.checkpoint])
+    model = build_from_state_dict(args.model, state_dict, source=str(args.checkpoint))
+    print(export(model, args.out, **card_options(args)))
+    return 0
+
+
+def verify_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``resnet-zoo verify``."""
+    parser.add_argument("folder", type=Path, help="model folder, e.g. hub/cifar_resnet56.rz_cifar10")
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    """Run ``resnet-zoo verify``: print what the folder holds, or fail with the reason."""
+    info = verify(args.folder)
+    metrics = ", ".join(f"{k} {v}" for k, v in info["metrics"].items()) or "no metrics"
+    print(f"{info['folder']}: OK, {info['architecture']}.{info['tag']}, {info['num_params']:,} parameters, "
+          f"{metrics}")
+    for name, digest in info["files"].items():
+        print(f"  {name}  sha256 {digest}")
+    return 0
+
+
+def publish_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``resnet-zoo publish``."""
+    parser.add_argument("folder", type=Path, help="model folder, e.g. hub/cifar_resnet56.rz_cifar10")
+    parser.add_argument("--repo-id", required=True, metavar="ORG/NAME",
+                        help="Hub repo, named <architecture>.<tag>, e.g. resnet-zoo/cifar_resnet56.rz_cifar10")
+    parser.add_argument("--private", action="store_true", help="create the repo as private")
+    parser.add_argument("--dry-run", action="store_true", help="check and list what would be uploaded, no upload")
+
+
+def publish_command(args: argparse.Namespace) -> int:
+    """Run ``resnet-zoo publish``: check the folder, then upload it (or, with ``--dry-run``, list it)."""
+    if not args.dry_run:
+        print(publish(args.folder, args.repo_id, private=args.private))
+        return 0
+    files = publish_files(args.folder, args.repo_id)
+    print(f"would upload to {args.repo_id} ({'private' if args.private else 'public'}), creating it if needed:")
+    for file in files:
+        print(f"  {file.name}  {file.stat().st_size:,} bytes")
+    return 0
