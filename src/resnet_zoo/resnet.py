@@ -271,7 +271,14 @@ def _has_weights(cfg: PretrainedCfg) -> bool:
 
 
 def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs: Any) -> ResNet:
-    """Build ``variant`` through timm; ``pretrained`` without any weight source is an error, not a fallback."""
+    """Build ``variant`` through timm; ``pretrained`` without any weight source is an error, not a fallback.
+
+    Pretrained weights load through timm's ``load_pretrained``: `resnet_zoo.weights.pretrained_overlay` points
+    it at a checked local copy (``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/`` first, else the caller's source or
+    the Hub) and `resnet_zoo.weights.check_pretrained` reports weights that do not fit as one `WeightsError`.
+    """
+    from .weights import check_pretrained, finish_pretrained_cfg, pretrained_overlay
+    cfg = None
     if pretrained:
         from timm.models._builder import resolve_pretrained_cfg
         cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
@@ -279,7 +286,13 @@ def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs
             raise RuntimeError(
                 f"no pretrained weights for {variant}{'.' + cfg.tag if cfg.tag else ''}; weights that exist: "
                 f"{list_pretrained_tags(variant) or 'none'} (or pass pretrained_cfg_overlay=dict(file=...))")
-    return build_model_with_cfg(ResNet, variant, pretrained, **dict(model_args, **kwargs))
+        kwargs["pretrained_cfg_overlay"] = pretrained_overlay(
+            variant, cfg, kwargs.get("pretrained_cfg_overlay"), kwargs.get("cache_dir"))
+    model = build_model_with_cfg(
+        ResNet, variant, pretrained, pretrained_filter_fn=check_pretrained, **dict(model_args, **kwargs))
+    if cfg is not None:
+        finish_pretrained_cfg(model, cfg)
+    return model
 
 
 def list_pretrained_tags(variant: str) -> List[str]:
