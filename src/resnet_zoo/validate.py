@@ -136,7 +136,7 @@ def create_cifar_model(name: str, dataset: str, file: Optional[Union[str, Path]]
 def _load_hub_folder(name: str, folder: Path) -> nn.Module:
     if not (folder / "config.json").is_file():
         raise WeightsError(f"{folder} is not a Hub model folder: it has no config.json")
-    model = timm.create_model(f"local-dir:{folder}")
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True)
     architecture = model.pretrained_cfg.get("architecture")
     if architecture != name:
         raise WeightsError(f"{folder} holds a {architecture}, not a {name}")
