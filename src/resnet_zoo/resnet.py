@@ -311,7 +311,7 @@ def _register(fn: Callable[..., ResNet]) -> Callable[..., ResNet]:
 
 def _cifar_args(depth: int) -> Dict[str, Any]:
     n = CIFAR_DEPTHS[depth]
-    return dict(block=BasicBlock, layers=(n, n, n), channels=(16, 32, 64), stem="cifar", num_classes=10)
+    return dict(block=BasicBlock, layers=(n, n, n), channels=(16, 32, 64), stem="cifar")  # classes: the cfg's
 
 
 def _imagenet_args(depth: int) -> Dict[str, Any]:
