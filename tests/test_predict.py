@@ -1,0 +1,62 @@
+"""`resnet-zoo predict`: the bundled samples, timm preprocessing, label names, and bad input."""
+import json
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from resnet_zoo.cli import main
+from resnet_zoo.predict import predict, sample_images
+from resnet_zoo.pretrained import CIFAR10_CLASSES
+
+
+def test_samples_are_one_per_class():
+    names = [p.name.split("_test")[0] for p in sample_images()]
+    assert sorted(names) == sorted(CIFAR10_CLASSES)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = timm.create_model("cifar_resnet20").eval()
+    path = tmp_path / "model.safetensors"
+    save_file(model.state_dict(), str(path))
+    return model, path
+
+
+def test_predict_matches_manual_preprocessing(checkpoint):
+    model, _ = checkpoint
+    image = sample_images()[0]
+    result = predict(model, [image], top_k=10)[0]
+    # the same image by hand: CIFAR cfg is 32x32, crop_pct 1.0, CIFAR-10 mean/std
+    from PIL import Image
+    import numpy as np
+    x = torch.from_numpy(np.asarray(Image.open(image).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+    mean, std = torch.tensor(model.pretrained_cfg["mean"]), torch.tensor(model.pretrained_cfg["std"])
+    x = ((x - mean[:, None, None]) / std[:, None, None])[None]
+    with torch.no_grad():
+        probs = model(x).softmax(-1)[0]
+    assert [t["index"] for t in result["top"]] == probs.argsort(descending=True).tolist()
+    assert result["top"][0]["prob"] == pytest.approx(probs.max().item(), abs=1e-4)
+    assert result["top"][0]["label"] == CIFAR10_CLASSES[result["top"][0]["index"]]
+
+
+def test_cli_predict_json(checkpoint, capsys):
+    _, path = checkpoint
+    assert main(["predict", "--model", "cifar_resnet20", "--checkpoint", str(path), "--json", "--top-k", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out) == 10 and all(len(r["top"]) == 2 for r in out)
+
+
+def test_cli_predict_needs_weights(capsys):
+    assert main(["predict", "--model", "cifar_resnet20"]) == 1
+    assert "give --pretrained or --checkpoint" in capsys.readouterr().err
+
+
+def test_cli_predict_unreadable_image(checkpoint, tmp_path, capsys):
+    _, path = checkpoint
+    bad = tmp_path / "not_an_image.png"
+    bad.write_bytes(b"hello")
+    assert main(["predict", "--checkpoint", str(path), str(bad)]) == 1
+    assert f"cannot read image {bad}" in capsys.readouterr().err
