@@ -1,0 +1,84 @@
+"""What resnet_zoo costs at import: the registration on top of ``import timm``, and the start-up hook.
+
+Each round is a fresh interpreter of this environment run with ``-X importtime``, with bytecode caching on as
+in a normal install (the warm-up round writes any missing ``.pyc``). The benchmark times the whole
+interpreter; ``extra_info`` records medians (in ms) of the import-time entries that isolate the cost:
+
+* ``registration_ms``: cumulative import time of ``resnet_zoo`` when the hook imports it right after timm,
+  i.e. everything registration adds on top of ``import timm`` (budget: `REGISTRATION_BUDGET_MS`);
+* ``startup_hook_ms``: cumulative import time of ``resnet_zoo_autoload`` in ``python -c pass``, the hook's
+  whole cost in every interpreter start-up of the environment (budget: `STARTUP_BUDGET_MS`).
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+import resnet_zoo_autoload
+
+REGISTRATION_BUDGET_MS = 50.0
+STARTUP_BUDGET_MS = 2.0
+ROUNDS = 3
+
+IMPORTTIME_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
+
+
+def importtime(code: str, env: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+    """Cumulative import time (ms) of each module imported by ``python -X importtime -c code``.
+
+    Raises:
+        subprocess.CalledProcessError: If ``code`` fails.
+    """
+    unset = (resnet_zoo_autoload.DISABLE_ENV, "PYTHONDONTWRITEBYTECODE")
+    full_env = {k: v for k, v in os.environ.items() if k not in unset}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], env={**full_env, **(env or {})},
+                          capture_output=True, text=True, check=True)
+    times = {}
+    for line in proc.stderr.splitlines():
+        match = IMPORTTIME_LINE.match(line)
+        if match:
+            times[match.group(4)] = int(match.group(2)) / 1000
+    return times
+
+
+def run_rounds(benchmark, code: str, env: Optional[Dict[str, str]] = None) -> List[Dict[str, float]]:
+    """Benchmark ``ROUNDS`` interpreters running ``code``; returns the import times of each."""
+    runs = []
+    benchmark.pedantic(lambda: runs.append(importtime(code, env)), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    return runs[1:]  # without the warm-up
+
+
+def median_ms(runs: List[Dict[str, float]], module: str) -> float:
+    """Median cumulative import time of ``module``; fails if a run did not import it."""
+    missing = sum(module not in run for run in runs)
+    assert not missing, f"{module} was not imported in {missing} of {len(runs)} runs (is resnet-zoo installed " \
+                        f"with its .pth, e.g. `pip install -e .`?)"
+    return round(statistics.median(run[module] for run in runs), 3)
+
+
+def test_import_timm_without_resnet_zoo(benchmark):
+    """Baseline: a fresh interpreter that imports timm, with the hook turned off."""
+    runs = run_rounds(benchmark, "import timm", env={resnet_zoo_autoload.DISABLE_ENV: "1"})
+    assert not any("resnet_zoo" in run for run in runs)
+    benchmark.extra_info.update(timm_ms=median_ms(runs, "timm"))
+
+
+def test_import_timm_registers_resnet_zoo(benchmark):
+    """``import timm`` with the hook: registration runs once timm is imported, and is timed on its own."""
+    runs = run_rounds(benchmark, "import timm")
+    registration = median_ms(runs, "resnet_zoo")
+    benchmark.extra_info.update(timm_ms=median_ms(runs, "timm"), registration_ms=registration,
+                                registration_budget_ms=REGISTRATION_BUDGET_MS,
+                                registration_within_budget=registration < REGISTRATION_BUDGET_MS)
+
+
+def test_interpreter_startup_with_hook(benchmark):
+    """``python -c pass``: the hook installs itself and imports nothing heavy."""
+    runs = run_rounds(benchmark, "pass")
+    for heavy in ("torch", "timm", "resnet_zoo"):
+        assert not any(heavy in run for run in runs), f"start-up imported {heavy}"
+    startup = median_ms(runs, "resnet_zoo_autoload")
+    benchmark.extra_info.update(startup_hook_ms=startup, startup_budget_ms=STARTUP_BUDGET_MS,
+                                startup_within_budget=startup < STARTUP_BUDGET_MS)
