@@ -530,6 +530,9 @@ def verify(folder: os.PathLike) -> Dict[str, Any]:
         if disagree:
             raise WeightsError(f"{file}: header metrics {', '.join(disagree)} differ from the model card's")
     model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    if model.num_classes != config["num_classes"]:  # timm would have dropped the classifier instead
+        raise WeightsError(f"{folder / CONFIG_NAME}: {architecture} builds with {model.num_classes} classes, "
+                           f"not num_classes={config['num_classes']}")
     return {
         "folder": str(folder), "architecture": architecture, "tag": tag, "num_classes": config["num_classes"],
         "num_params": sum(p.numel() for p in model.parameters()), "files": hashes, "metrics": metrics,

@@ -1,0 +1,291 @@
+"""export / verify / publish: the Hub folder's exact contents, its checks, atomic writes, and the commands."""
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from huggingface_hub import ModelCard
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+import resnet_zoo
+from resnet_zoo.cli import main
+from resnet_zoo.errors import WeightsError, ZooError
+from resnet_zoo.hub import LOG_KEYS, export, publish_files, verify
+from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+
+METRICS = {"top1": 91.73, "top5": 99.71, "loss": 0.2891}
+RECIPE = {"epochs": 2, "lr": 0.1}
+COMMAND = "resnet-zoo train --model cifar_resnet20 --epochs 2"
+
+
+def write_log(path: Path, epochs: int = 3) -> Path:
+    lines = [json.dumps({"epoch": e, "train_loss": 2.0 / e, "lr": 0.1 / e, "train_top1": 30.0 * e,
+                         "test_top1": 28.0 * e, "test_top5": 90.0, "test_loss": 2.1 / e, "img_per_s": 5000.0,
+                         "wall_s": 10.0 * e}) for e in range(1, epochs + 1)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def export_full(tmp_path: Path, name: str = "cifar_resnet20", **kwargs) -> Path:
+    model = timm.create_model(name, **kwargs)
+    return export(model, tmp_path / "hub" / f"{name}.rz_cifar10", tag="rz_cifar10", dataset="cifar10",
+                  metrics=METRICS, recipe=RECIPE, command=COMMAND, train_log=write_log(tmp_path / "log.jsonl"),
+                  wall_time_s=3725.0, hardware="1x NVIDIA H100 80GB")
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    return export_full(tmp_path)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_export_writes_timm_config(folder):
+    config = json.loads((folder / "config.json").read_text())
+    cfg = config.pop("pretrained_cfg")
+    assert config == {"architecture": "cifar_resnet20", "num_classes": 10, "num_features": 64, "global_pool": "avg"}
+    assert cfg == {
+        "tag": "rz_cifar10", "custom_load": False, "input_size": [3, 32, 32], "fixed_input_size": False,
+        "interpolation": "bilinear", "crop_pct": 1.0, "crop_mode": "center", "mean": list(CIFAR10_MEAN),
+        "std": list(CIFAR10_STD), "num_classes": 10, "label_names": list(CIFAR10_CLASSES), "pool_size": [8, 8],
+        "first_conv": "conv1", "classifier": "fc", "license": "apache-2.0", "paper_ids": "arXiv:1512.03385",
+    }
+    assert sorted(p.name for p in folder.iterdir()) == \
+        ["README.md", "config.json", "model.safetensors", "train_log.jsonl", "training_curve.png"]
+
+
+def test_export_writes_metadata_in_the_safetensors_header(folder):
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        metadata = f.metadata()
+    git_commit = metadata.pop("git_commit")
+    assert metadata == {
+        "format": "pt", "architecture": "cifar_resnet20", "tag": "rz_cifar10", "dataset": "cifar10",
+        "top1": "91.73", "top5": "99.71", "loss": "0.2891", "recipe": '{"epochs": 2, "lr": 0.1}',
+        "resnet_zoo_version": resnet_zoo.__version__, "timm_version": timm.__version__,
+    }
+    assert git_commit == "unknown" or len(git_commit.removesuffix("-dirty")) == 40
+
+
+def test_export_writes_the_model_card(folder, tmp_path):
+    card = ModelCard.load(folder / "README.md")
+    assert (card.data.library_name, card.data.license, card.data.datasets, card.data.pipeline_tag) == \
+        ("timm", "apache-2.0", ["cifar10"], "image-classification")
+    assert card.data.metrics == ["accuracy", "loss", "top_5_accuracy"]
+    assert {(r.metric_type, r.metric_value, r.dataset_type, r.dataset_split) for r in card.data.eval_results} == {
+        ("accuracy", 91.73, "cifar10", "test"), ("top_5_accuracy", 99.71, "cifar10", "test"),
+        ("loss", 0.2891, "cifar10", "test")}
+    size = (folder / "model.safetensors").stat().st_size
+    # MACs by hand: stem 442,368 + stage 1 14,155,776 + stages 2 and 3 13,107,200 each + fc 640 = 40,813,184
+    for row in ("| Top-1 accuracy (%) | 91.73 |", "| Top-5 accuracy (%) | 99.71 |",
+                "| Cross-entropy loss | 0.2891 |", "| Parameters | 0.27 M (272,474) |",
+                "| MACs | 40.81 M at 3×32×32 |", "| Training wall time | 1 h 02 min (3725 s) |",
+                "| Training hardware | 1x NVIDIA H100 80GB |",
+                f"| `model.safetensors` | {size} | `{sha256(folder / 'model.safetensors')}` |",
+                f"```bash\n{COMMAND}\n```", "![Training curve](training_curve.png)",
+                'timm.create_model("hf-hub:resnet-zoo/cifar_resnet20.rz_cifar10", pretrained=True)'):
+        assert row in card.text
+    assert (folder / "train_log.jsonl").read_bytes() == (tmp_path / "log.jsonl").read_bytes()
+    png = (folder / "training_curve.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1200, 360)
+
+
+def test_verify_reports_the_folder(folder):
+    info = verify(folder)
+    assert info["metadata"]["architecture"] == "cifar_resnet20"
+    del info["metadata"]
+    assert info == {
+        "folder": str(folder), "architecture": "cifar_resnet20", "tag": "rz_cifar10", "num_classes": 10,
+        "num_params": 272_474, "files": {"model.safetensors": sha256(folder / "model.safetensors")},
+        "metrics": {"top1": 91.73, "top5": 99.71, "loss": 0.2891},
+    }
+
+
+def test_export_without_card_details_verifies(tmp_path):
+    model = timm.create_model("cifar_resnet20", num_classes=100)
+    folder = export(model, tmp_path / "m", tag="rz_cifar100")
+    info = verify(folder)
+    assert (info["num_classes"], info["metrics"]) == (100, {})
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert "label_names" not in json.loads((folder / "config.json").read_text())["pretrained_cfg"]
+
+
+def test_sharded_export_lists_every_shard(tmp_path):
+    model = timm.create_model("cifar_resnet20")
+    folder = export(model, tmp_path / "m", tag="rz_cifar10", max_shard_size="400KB")
+    shards = sorted(folder.glob("model-*.safetensors"))
+    assert [s.name for s in shards] == [f"model-0000{i}-of-00004.safetensors" for i in (1, 2, 3, 4)]
+    assert all(s.stat().st_size <= 400_000 for s in shards)
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    assert set(index["weight_map"]) == set(model.state_dict())
+    assert index["metadata"]["architecture"] == "cifar_resnet20"
+    assert verify(folder)["files"] == {s.name: sha256(s) for s in shards}
+
+
+def test_reexport_replaces_the_whole_folder(tmp_path):
+    model = timm.create_model("cifar_resnet20")
+    folder = export(model, tmp_path / "m", tag="rz_cifar10", max_shard_size="400KB")
+    export(model, folder, tag="rz_cifar10")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_failed_export_keeps_the_previous_one(folder):
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(ZooError, match="max_shard_size '10XB'"):
+        export(timm.create_model("cifar_resnet20"), folder, tag="rz_cifar10", max_shard_size="10XB")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+
+
+def test_export_refuses_to_replace_a_folder_of_other_files(tmp_path):
+    export(timm.create_model("cifar_resnet20"), tmp_path / "hub" / "a", tag="rz_cifar10")
+    with pytest.raises(ZooError, match=r"refusing to replace .*hub: it holds a, which an export folder does not"):
+        export(timm.create_model("cifar_resnet20"), tmp_path / "hub", tag="rz_cifar10")
+    assert (tmp_path / "hub" / "a" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(tag="rz.cifar10"), "tag 'rz.cifar10' must be letters, digits and underscores"),
+    (dict(tag="t", dataset="cifar10", metrics={"top1": 90.0}), "metrics must have top1 and top5"),
+    (dict(tag="t", metrics={"top1": 90.0, "top5": 99.0}), "metrics need the dataset"),
+    (dict(tag="t", dataset="cifar10", metrics={"top1": float("nan"), "top5": 99.0}), "finite numbers"),
+])
+def test_export_rejects_bad_arguments(tmp_path, kwargs, message):
+    with pytest.raises(ZooError, match=message):
+        export(timm.create_model("cifar_resnet20"), tmp_path / "m", **kwargs)
+    assert not (tmp_path / "m").exists()
+
+
+def test_export_rejects_a_bad_training_log(tmp_path):
+    log = write_log(tmp_path / "log.jsonl")
+    log.write_text(log.read_text() + '{"epoch": 4, "lr": "high"}\n')
+    with pytest.raises(ZooError, match=r"log\.jsonl:4: needs numbers for train_loss, lr, train_top1, "):
+        export(timm.create_model("cifar_resnet20"), tmp_path / "m", tag="t", train_log=log)
+    assert LOG_KEYS[0] == "epoch"
+
+
+def test_export_needs_a_resnet_zoo_model(tmp_path):
+    with pytest.raises(WeightsError, match="export needs a resnet_zoo model made by timm.create_model, got"):
+        export(torch.nn.Linear(2, 2), tmp_path / "m", tag="t")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verify failures
+
+def _flip_last_byte(folder: Path) -> None:
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (folder / "model.safetensors").write_bytes(bytes(data))
+
+
+def _strip_metadata(folder: Path) -> None:
+    file = folder / "model.safetensors"
+    old = sha256(file)
+    save_file(load_file(file), file)
+    card = folder / "README.md"
+    card.write_text(card.read_text().replace(old, sha256(file)))
+
+
+def _edit(name: str, old: str, new: str):
+    def apply(folder: Path) -> None:
+        path = folder / name
+        path.write_text(path.read_text().replace(old, new))
+    return apply
+
+
+VERIFY_FAILURES = {
+    "checksum": (_flip_last_byte, r"README\.md: SHA-256 does not match for model\.safetensors \(file "),
+    "metadata": (_strip_metadata, r"model\.safetensors: header metadata lacks format, architecture, tag, "
+                                  r"resnet_zoo_version, git_commit$"),
+    "stray file": (lambda f: (f / "notes.txt").write_text("x"), r": holds files a model folder does not: notes\.txt$"),
+    "architecture": (_edit("config.json", '"cifar_resnet20"', '"resnet18"'),
+                     r"config\.json: architecture 'resnet18' is not a resnet_zoo model$"),
+    "config field": (_edit("config.json", '"crop_mode"', '"crop_style"'),
+                     r"config\.json: pretrained_cfg needs a tag and only timm's fields; unknown: \['crop_style'\]$"),
+    "card library": (_edit("README.md", "library_name: timm", "library_name: other"),
+                     r"README\.md: front matter must say library_name: timm, got 'other'$"),
+    "card metric": (_edit("README.md", "value: 91.73", "value: 92.0"),
+                    r"model\.safetensors: header metrics top1 differ from the model card's$"),
+    "other depth": (_edit("config.json", '"cifar_resnet20"', '"cifar_resnet32"'),
+                    r"model\.safetensors: header records cifar_resnet20\.rz_cifar10, config\.json "
+                    r"cifar_resnet32\.rz_cifar10$"),
+}
+
+
+@pytest.mark.parametrize("case", VERIFY_FAILURES)
+def test_verify_fails_with_the_reason(folder, case, capsys):
+    damage, message = VERIFY_FAILURES[case]
+    damage(folder)
+    with pytest.raises(WeightsError, match=message):
+        verify(folder)
+    assert main(["verify", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("resnet-zoo verify: error: ") and err.count("\n") == 1
+
+
+def test_verify_loads_strictly(tmp_path):
+    folder = export(timm.create_model("cifar_resnet20"), tmp_path / "m", tag="t")
+    # a config that asks for another head: the weights no longer fit, though checksums and metadata do
+    config = json.loads((folder / "config.json").read_text())
+    config["num_classes"] = config["pretrained_cfg"]["num_classes"] = 100
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match=r"model\.safetensors \(exported from cifar_resnet20\) does not fit "
+                                           r"cifar_resnet20: 2 shape mismatches: fc\.weight \(10, 64\) vs "
+                                           r"\(100, 64\) in the model, fc\.bias \(10,\) vs \(100,\) in the model$"):
+        verify(folder)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# commands
+
+def test_export_command_from_a_safetensors_state_dict(tmp_path, capsys):
+    model = timm.create_model("cifar_resnet20", shortcut="A").eval()
+    save_file(model.state_dict(), tmp_path / "ckpt.safetensors")
+    out = tmp_path / "hub" / "cifar_resnet20.rz_cifar10"
+    assert main(["export", str(tmp_path / "ckpt.safetensors"), str(out), "--model", "cifar_resnet20",
+                 "--tag", "rz_cifar10", "--dataset", "cifar10", "--top1", "91.5", "--top5", "99.6"]) == 0
+    assert capsys.readouterr().out == f"{out}\n"
+    assert json.loads((out / "config.json").read_text())["model_args"] == {"shortcut": "A"}
+    assert verify(out)["metrics"] == {"top1": 91.5, "top5": 99.6}
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(timm.create_model(f"local-dir:{out}", pretrained=True).eval()(x), model(x))
+
+
+def test_export_command_rejects_a_checkpoint_for_another_model(tmp_path, capsys):
+    save_file(timm.create_model("cifar_resnet20").state_dict(), tmp_path / "ckpt.safetensors")
+    assert main(["export", str(tmp_path / "ckpt.safetensors"), str(tmp_path / "out"), "--model", "zoo_resnet18",
+                 "--tag", "t"]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"resnet-zoo export: error: {tmp_path / 'ckpt.safetensors'} does not fit zoo_resnet18: 30 missing keys: "
+        "layer4.0.conv1.weight, ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_verify_command(folder, capsys):
+    assert main(["verify", str(folder)]) == 0
+    assert capsys.readouterr().out == (
+        f"{folder}: OK, cifar_resnet20.rz_cifar10, 272,474 parameters, top1 91.73, top5 99.71, loss 0.2891\n"
+        f"  model.safetensors  sha256 {sha256(folder / 'model.safetensors')}\n")
+
+
+def test_publish_dry_run_lists_the_upload(folder, capsys):
+    assert main(["publish", str(folder), "--repo-id", "resnet-zoo/cifar_resnet20.rz_cifar10", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "would upload to resnet-zoo/cifar_resnet20.rz_cifar10 (public), creating it if needed:"
+    assert [line.split()[0] for line in lines[1:]] == \
+        ["README.md", "config.json", "model.safetensors", "train_log.jsonl", "training_curve.png"]
+    assert lines[3].endswith(f"  {(folder / 'model.safetensors').stat().st_size:,} bytes")
+
+
+def test_publish_needs_metrics_and_the_folder_name(tmp_path, folder):
+    with pytest.raises(ZooError, match=r"repo id 'me/other' must be ORG/cifar_resnet20\.rz_cifar10"):
+        publish_files(folder, "me/other")
+    bare = export(timm.create_model("cifar_resnet20"), tmp_path / "bare", tag="t")
+    with pytest.raises(WeightsError, match=r"README\.md: has no top1, top5 metrics; export with metrics$"):
+        publish_files(bare, "me/cifar_resnet20.t")
