@@ -44,10 +44,14 @@ def importtime(code: str, env: Optional[Dict[str, str]] = None) -> Dict[str, flo
 
 
 def run_rounds(benchmark, code: str, env: Optional[Dict[str, str]] = None) -> List[Dict[str, float]]:
-    """Benchmark ``ROUNDS`` interpreters running ``code``; returns the import times of each."""
+    """Benchmark ``ROUNDS`` interpreters running ``code`` (one with ``--benchmark-disable``).
+
+    Returns:
+        The import times of each timed round (the warm-up round left out).
+    """
     runs = []
     benchmark.pedantic(lambda: runs.append(importtime(code, env)), rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    return runs[1:]  # without the warm-up
+    return runs[-ROUNDS:]
 
 
 def median_ms(runs: List[Dict[str, float]], module: str) -> float:
