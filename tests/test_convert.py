@@ -1,0 +1,174 @@
+"""convert: torchvision, timm and CIFAR-reproduction checkpoints become Hub folders with identical outputs."""
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from safetensors.torch import save_file
+
+import resnet_zoo  # noqa: F401  (registers the models)
+from resnet_zoo.cli import main
+from resnet_zoo.convert import convert, read_checkpoint
+from resnet_zoo.errors import WeightsError
+from resnet_zoo.hub import verify
+
+
+@torch.no_grad()
+def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Every tensor random (running variances positive), in eval mode, so outputs depend on all of them."""
+    generator = torch.Generator().manual_seed(seed)
+    for key, tensor in module.state_dict().items():
+        if key.endswith("running_var"):
+            tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+        elif tensor.is_floating_point():
+            tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.1)
+    return module.eval()
+
+
+def outputs(model: nn.Module, size: int) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3)))
+
+
+def load(folder: Path) -> nn.Module:
+    return timm.create_model(f"local-dir:{folder}", pretrained=True)
+
+
+def assert_same_up_to_pooling(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """The reproduction pools with ``avg_pool2d``, timm with a mean: equal up to float summation order."""
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6)
+
+
+class Shortcut(nn.Module):
+    """Option A of the widely used CIFAR reproduction: subsample, zero-pad ``pad`` channels on each side."""
+
+    def __init__(self, pad: int):
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class ReproBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int, option: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = Shortcut(planes // 4) if option == "A" else nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ReproResNet(nn.Module):
+    """The CIFAR ResNet-(6n+2) of the widely used reproduction: ``layer1..3``, ``shortcut``, ``linear``."""
+
+    def __init__(self, n: int, option: str, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        in_planes = 16
+        for i, planes in enumerate((16, 32, 64)):
+            blocks = [ReproBlock(in_planes if j == 0 else planes, planes, 2 if i and j == 0 else 1, option)
+                      for j in range(n)]
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+            in_planes = planes
+        self.linear = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layer3(self.layer2(self.layer1(F.relu(self.bn1(self.conv1(x))))))
+        return self.linear(F.avg_pool2d(out, out.size()[3]).flatten(1))
+
+
+def test_torchvision_resnet50_round_trips_to_identical_outputs(tmp_path):
+    reference = randomize(torchvision.models.resnet50())
+    torch.save(reference.state_dict(), tmp_path / "resnet50.pth")
+    folder = convert(tmp_path / "resnet50.pth", tmp_path / "zoo_resnet50.tv_in1k", model="zoo_resnet50",
+                     tag="tv_in1k", dataset="imagenet-1k", metrics={"top1": 76.13, "top5": 92.862})
+    assert torch.equal(outputs(load(folder), 64), outputs(reference, 64))
+    assert verify(folder)["num_params"] == 25_557_032
+    assert "model_args" not in json.loads((folder / "config.json").read_text())
+
+
+def test_timm_training_checkpoint_round_trips(tmp_path):
+    reference = randomize(timm.create_model("resnet18"))
+    torch.save({"epoch": 3, "arch": "resnet18", "state_dict": reference.state_dict(),
+                "args": argparse.Namespace(lr=0.1, model="resnet18")}, tmp_path / "checkpoint-3.pth.tar")
+    folder = convert(tmp_path / "checkpoint-3.pth.tar", tmp_path / "out", model="zoo_resnet18", tag="timm_in1k")
+    assert torch.equal(outputs(load(folder), 64), outputs(reference, 64))
+
+
+@pytest.mark.parametrize("option", ["A", "B"])
+def test_cifar_reproduction_checkpoint_round_trips(tmp_path, option):
+    reference = randomize(ReproResNet(3, option))
+    state_dict = nn.DataParallel(reference).state_dict()
+    for key in [k for k in state_dict if k.endswith("num_batches_tracked")]:
+        del state_dict[key]  # as saved by PyTorch < 0.4.1
+    # a training checkpoint in the legacy (pre-1.6, non-zip) serialization
+    torch.save({"state_dict": state_dict, "best_prec1": 91.73}, tmp_path / "resnet20.th",
+               _use_new_zipfile_serialization=False)
+    folder = convert(tmp_path / "resnet20.th", tmp_path / "out", model="cifar_resnet20", tag="repro")
+    assert_same_up_to_pooling(outputs(load(folder), 32), outputs(reference, 32))
+    config = json.loads((folder / "config.json").read_text())
+    assert config.get("model_args") == ({"shortcut": "A"} if option == "A" else None)
+
+
+def test_safetensors_checkpoint_with_a_linear_head(tmp_path):
+    reference = randomize(ReproResNet(3, "B", num_classes=100))
+    save_file(reference.state_dict(), tmp_path / "r.safetensors")
+    folder = convert(tmp_path / "r.safetensors", tmp_path / "out", model="cifar_resnet20", tag="repro_c100")
+    loaded = load(folder)
+    assert loaded.num_classes == 100
+    assert_same_up_to_pooling(outputs(loaded, 32), outputs(reference, 32))
+
+
+class Net(nn.Module):
+    pass
+
+
+def test_a_checkpoint_that_needs_unpickling_is_refused(tmp_path):
+    torch.save({"state_dict": {}, "net": Net()}, tmp_path / "whole.pth")
+    with pytest.raises(WeightsError, match=r"whole\.pth: refused: torch\.load\(weights_only=True\) cannot read it: "
+                                           r"it holds Python objects \(test_convert\.Net\)\. Unpickling "):
+        read_checkpoint(tmp_path / "whole.pth")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a checkpoint", r"bad\.pth: (not a readable PyTorch checkpoint|refused: )"),
+    ({"epoch": 3, "best_prec1": 91.0}, r"bad\.pth: holds no state dict of tensors \(top level: \['epoch', "
+                                       r"'best_prec1'\]; a nested one is looked for under state_dict, model, net\)"),
+])
+def test_unusable_checkpoints_are_reported(tmp_path, content, message):
+    path = tmp_path / "bad.pth"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(WeightsError, match=message):
+        read_checkpoint(path)
+
+
+def test_convert_command(tmp_path, capsys):
+    torch.save({"state_dict": randomize(ReproResNet(3, "A")).state_dict()}, tmp_path / "r.pth")
+    out = tmp_path / "hub" / "cifar_resnet20.repro"
+    assert main(["convert", str(tmp_path / "r.pth"), str(out), "--model", "cifar_resnet20", "--tag", "repro",
+                 "--dataset", "cifar10", "--top1", "91.73", "--top5", "99.7", "--max-shard-size", "500KB"]) == 0
+    assert capsys.readouterr().out == f"{out}\n"
+    assert verify(out)["metrics"] == {"top1": 91.73, "top5": 99.7}
+    assert len(list(out.glob("model-*.safetensors"))) == 3
+    assert main(["convert", str(tmp_path / "r.pth"), str(tmp_path / "x"), "--model", "cifar_resnet56",
+                 "--tag", "repro"]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"resnet-zoo convert: error: {tmp_path / 'r.pth'} does not fit cifar_resnet56: 216 missing keys: ")
