@@ -91,7 +91,8 @@ class ResNet(nn.Module):
         self.feature_info = [dict(num_chs=stem_chs, reduction=stem_stride, module="act1")]
 
         # stages: layer1 keeps the resolution, each later one halves it
-        dpr = torch.linspace(0, drop_path_rate, sum(layers)).tolist()
+        total = sum(layers)
+        dpr = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         in_chs, net_stride, first = stem_chs, stem_stride * (2 if stem == "imagenet" else 1), 0
         self.stage_names: Tuple[str, ...] = tuple(f"layer{i + 1}" for i in range(len(layers)))
         for i, (name, depth, planes) in enumerate(zip(self.stage_names, layers, channels)):
@@ -110,7 +111,7 @@ class ResNet(nn.Module):
         self.init_weights(zero_init_last)
 
     def _make_head(self, global_pool: str, device=None, dtype=None) -> Tuple[SelectAdaptivePool2d, nn.Module]:
-        pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=True)
+        pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=bool(global_pool))  # "": keep NCHW
         in_features = self.num_features * pool.feat_mult()
         self.head_hidden_size = in_features
         fc = nn.Linear(in_features, self.num_classes, device=device, dtype=dtype) if self.num_classes > 0 \
@@ -288,8 +289,10 @@ def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs
                 f"{list_pretrained_tags(variant) or 'none'} (or pass pretrained_cfg_overlay=dict(file=...))")
         kwargs["pretrained_cfg_overlay"] = pretrained_overlay(
             variant, cfg, kwargs.get("pretrained_cfg_overlay"), kwargs.get("cache_dir"))
+    feature_cfg = dict(out_indices=tuple(range(len(model_args["layers"]) + 1)))  # stem + each stage
     model = build_model_with_cfg(
-        ResNet, variant, pretrained, pretrained_filter_fn=check_pretrained, **dict(model_args, **kwargs))
+        ResNet, variant, pretrained, pretrained_filter_fn=check_pretrained, feature_cfg=feature_cfg,
+        **dict(model_args, **kwargs))
     if cfg is not None:
         finish_pretrained_cfg(model, cfg)
     return model
