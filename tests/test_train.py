@@ -1,0 +1,230 @@
+"""The training recipe on CPU: schedule and optimizer, a two-epoch smoke run that exports a loadable model, a
+run killed with SIGKILL and resumed to the same weights, a diverging run, and bad options."""
+import json
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
+from resnet_zoo.cli import build_parser, main
+from resnet_zoo.errors import ZooError
+from resnet_zoo.train import CHECKPOINT_FILE, LOG_FILE, Recipe, create_optimizer, train
+
+LOG_KEYS = ["epoch", "train_loss", "lr", "train_top1", "test_top1", "test_top5", "test_loss", "img_per_s", "wall_s"]
+
+
+def parse(*argv: str):
+    argv = ["train", *argv]
+    return build_parser(argv).parse_args(argv)
+
+
+def read_log(out: Path) -> list:
+    return [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# recipe
+
+
+def test_learning_rate_warms_up_linearly_then_decays_as_a_cosine():
+    recipe = Recipe(epochs=10, warmup_epochs=2, lr=0.4)
+    lrs = [recipe.lr_at(step, steps_per_epoch=5) for step in range(50)]
+    assert lrs[:10] == pytest.approx([0.04 * (i + 1) for i in range(10)])
+    assert lrs[10] == 0.4
+    assert lrs[30] == pytest.approx(0.2)  # half-way through the 40 cosine steps
+    assert lrs[49] == pytest.approx(0.2 * (1 + math.cos(math.pi * 39 / 40)))
+    assert all(a > b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_default_lr_is_scaled_with_the_batch_size():
+    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d")).lr == 0.4 == Recipe().lr
+    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--batch-size", "64")).lr == 0.05
+    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--lr", "0.3")).lr == 0.3
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(epochs=0), "--epochs must be at least 1"),
+    (dict(warmup_epochs=200), r"--warmup-epochs must lie in \[0, --epochs\)"),
+    (dict(ema_decay=1.0), r"--ema-decay must lie in \[0, 1\)"),
+    (dict(label_smoothing=-0.1), r"--label-smoothing must lie in \[0, 1\)"),
+    (dict(subset=100), "--subset must hold at least one batch"),
+    (dict(lr=0, cutout=-1), "--lr must be positive; --cutout must not be negative"),
+    (dict(dataset="mnist"), "unknown dataset 'mnist'"),
+])
+def test_recipe_rejects_values_out_of_range(change, message):
+    with pytest.raises(ZooError, match=message):
+        Recipe(**change)
+
+
+def test_weight_decay_applies_to_conv_and_linear_weights_only():
+    model = timm.create_model("cifar_resnet20")
+    optimizer = create_optimizer(model, Recipe(wd=5e-4, lr=0.4))
+    decay = {id(p) for g in optimizer.param_groups if g["weight_decay"] == 5e-4 for p in g["params"]}
+    names = {name for name, p in model.named_parameters() if id(p) in decay}
+    assert names == {name for name, p in model.named_parameters() if name.endswith("weight") and p.ndim > 1}
+    assert "fc.weight" in names and "conv1.weight" in names and "fc.bias" not in names
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    assert all(g["nesterov"] and g["momentum"] == 0.9 for g in optimizer.param_groups)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# smoke run: two epochs on 512 CIFAR-10 images
+
+
+SMOKE_OPTIONS = ["--model", "cifar_resnet20", "--epochs", "2", "--subset", "512", "--batch-size", "128",
+                 "--warmup-epochs", "1", "--test-subset", "250"]
+
+
+@pytest.fixture(scope="module")
+def smoke(cifar10_root, tmp_path_factory):
+    """``train`` called in-process for two epochs on 512 images; returns (args, exported folder)."""
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    args = parse("--data", str(cifar10_root), "--out", str(out), *SMOKE_OPTIONS)
+    return args, train(args)
+
+
+def test_smoke_run_logs_each_epoch(smoke):
+    args, folder = smoke
+    log = read_log(args.out)
+    assert [list(r) for r in log] == [LOG_KEYS] * 2
+    assert [r["epoch"] for r in log] == [1, 2]
+    recipe = Recipe.from_args(args)
+    assert [r["lr"] for r in log] == [recipe.lr_at(3, 4), recipe.lr_at(7, 4)]
+    assert 0 < log[0]["wall_s"] < log[1]["wall_s"]
+    assert all(math.isfinite(r["train_loss"]) and r["img_per_s"] > 0 for r in log)
+    assert (folder / LOG_FILE).read_text() == (args.out / LOG_FILE).read_text()
+    assert (folder / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_smoke_run_exports_a_folder_that_timm_loads_and_validate_agrees(smoke, capsys):
+    args, folder = smoke
+    assert folder == args.out / "cifar_resnet20.rz_cifar10"
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    tensors, state = load_checkpoint(args.out / CHECKPOINT_FILE)
+    ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
+    assert ema.keys() == model.state_dict().keys()
+    assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())  # the EMA weights, exported
+
+    assert main(["validate", "--model", "cifar_resnet20", "--checkpoint", str(folder), "--data", str(args.data),
+                 "--subset", "250", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    final = read_log(args.out)[-1]
+    assert report["top1"] == final["test_top1"] and report["top5"] == final["test_top5"]
+    assert report["loss"] == pytest.approx(final["test_loss"], rel=1e-6)
+    card = (folder / "README.md").read_text()
+    assert "resnet-zoo train --data" in card and "--subset 512" in card
+
+
+def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
+    args, _ = smoke
+    path = args.out / CHECKPOINT_FILE
+    with safe_open(str(path), framework="pt") as f:
+        keys, state = set(f.keys()), json.loads(f.metadata()[STATE_KEY])
+    model_keys = set(timm.create_model("cifar_resnet20").state_dict())
+    assert {k for k in keys if k.startswith("model.")} == {f"model.{k}" for k in model_keys}
+    assert {k for k in keys if k.startswith("ema.")} == {f"ema.{k}" for k in model_keys}
+    num_params = len(list(timm.create_model("cifar_resnet20").parameters()))
+    assert {k for k in keys if k.startswith("optimizer.")} == \
+        {f"optimizer.{i}.momentum_buffer" for i in range(num_params)}
+    assert {k for k in keys if k.startswith("rng.")} == {"rng.cpu", "rng.data"}
+    assert state["epoch"] == 2 and state["device_type"] == "cpu" and state["history"] == read_log(args.out)
+    assert state["recipe"]["subset"] == 512 and state["recipe"]["lr"] == 0.1
+    assert not [p.name for p in args.out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_a_second_run_into_the_same_folder_is_refused(smoke, capsys):
+    args, _ = smoke
+    argv = ["train", "--data", str(args.data), "--out", str(args.out), *SMOKE_OPTIONS]
+    assert main(argv) == 1
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+    assert main(argv + ["--resume", "--epochs", "3", "--lr", "0.2"]) == 1
+    assert "was written by another recipe: --epochs 2 (checkpoint) vs 3 (now); --lr 0.1 (checkpoint) vs 0.2 (now)" \
+        in capsys.readouterr().err
+
+
+def test_resume_without_a_checkpoint_is_an_error(capsys, tmp_path):
+    assert main(["train", "--model", "cifar_resnet20", "--data", str(tmp_path), "--out", str(tmp_path / "x"),
+                 "--resume"]) == 1
+    assert f"--resume: there is no {tmp_path / 'x' / CHECKPOINT_FILE} to resume from" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# killed and resumed
+
+
+RESUME_OPTIONS = ["--model", "cifar_resnet20", "--epochs", "2", "--subset", "64", "--batch-size", "32",
+                  "--warmup-epochs", "1", "--test-subset", "50", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def killed(cifar10_root, tmp_path_factory):
+    """A ``resnet-zoo train`` process killed with SIGKILL once its first epoch is logged; returns its folder."""
+    out = tmp_path_factory.mktemp("killed") / "run"
+    command = [sys.executable, "-m", "resnet_zoo.cli", "train", "--data", str(cifar10_root), "--out", str(out),
+               *RESUME_OPTIONS]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not ((out / LOG_FILE).is_file() and (out / LOG_FILE).read_text().count("\n") >= 1):
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, "the first epoch took more than 5 minutes"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    process.stdout.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(cifar10_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
+    train(parse("--data", str(cifar10_root), "--out", str(out), *RESUME_OPTIONS))
+    return out
+
+
+def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, uninterrupted, cifar10_root, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(killed, out)
+    epochs_done = load_checkpoint(out / CHECKPOINT_FILE)[1]["epoch"]
+    assert epochs_done == 1  # killed mid-way
+
+    train(parse("--data", str(cifar10_root), "--out", str(out), "--resume", *RESUME_OPTIONS))
+
+    resumed, expected = load_file(out / CHECKPOINT_FILE), load_file(uninterrupted / CHECKPOINT_FILE)
+    assert resumed.keys() == expected.keys()
+    assert [k for k in expected if not torch.equal(resumed[k], expected[k])] == []
+
+    def without_timing(log):
+        return [{k: v for k, v in r.items() if k not in ("img_per_s", "wall_s")} for r in log]
+    assert without_timing(read_log(out)) == without_timing(read_log(uninterrupted))
+    exported = "cifar_resnet20.rz_cifar10/model.safetensors"
+    resumed_model, expected_model = load_file(out / exported), load_file(uninterrupted / exported)
+    assert all(torch.equal(resumed_model[k], v) for k, v in expected_model.items())
+
+
+def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(killed, out)
+    tensors, state = load_checkpoint(out / CHECKPOINT_FILE)
+    tensors["model.fc.weight"] = torch.full_like(tensors["model.fc.weight"], float("nan"))
+    save_checkpoint(out / CHECKPOINT_FILE, tensors, state)
+    poisoned = (out / CHECKPOINT_FILE).read_bytes()
+    epoch = state["epoch"]
+
+    assert main(["train", "--data", str(cifar10_root), "--out", str(out), "--resume", *RESUME_OPTIONS]) == 1
+
+    err = capsys.readouterr().err
+    assert f"error: epoch {epoch + 1}: train_loss is nan" in err
+    assert f"training stopped. Last good checkpoint: {out / CHECKPOINT_FILE} (epoch {epoch})" in err
+    assert (out / CHECKPOINT_FILE).read_bytes() == poisoned
+    assert [r["epoch"] for r in read_log(out)] == list(range(1, epoch + 1))
+    assert not (out / "cifar_resnet20.rz_cifar10").exists()
