@@ -69,8 +69,8 @@ def test_bottleneck_projects_in_first_stage():
 def test_torchvision_state_dict_loads_strictly_and_matches(depth):
     torch.manual_seed(depth)
     ref = getattr(torchvision.models, f"resnet{depth}")().eval()
-    ours = timm.create_model(f"zoo_resnet{depth}").eval()
-    ours.load_state_dict(ref.state_dict(), strict=True)
+    ours = timm.create_model(f"zoo_resnet{depth}", device="meta").eval()  # no init: every tensor is assigned
+    ours.load_state_dict(ref.state_dict(), strict=True, assign=True)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() < 1e-5
@@ -79,8 +79,8 @@ def test_torchvision_state_dict_loads_strictly_and_matches(depth):
 def test_timm_resnet_state_dict_loads_strictly_and_matches():
     torch.manual_seed(0)
     ref = timm.create_model("resnet50").eval()
-    ours = timm.create_model("zoo_resnet50").eval()
-    ours.load_state_dict(ref.state_dict(), strict=True)
+    ours = timm.create_model("zoo_resnet50", device="meta").eval()
+    ours.load_state_dict(ref.state_dict(), strict=True, assign=True)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max().item() < 1e-5
@@ -211,9 +211,11 @@ def test_cifar_shapes_and_features():
 def test_features_only_and_intermediates(name, chs, shapes):
     size = 32 if name.startswith("cifar") else 64
     x = torch.randn(2, 3, size, size)
-    feats = timm.create_model(name, features_only=True).eval()(x)
-    assert [f.shape[1] for f in feats] == chs and [f.shape[-1] for f in feats] == shapes
     model = timm.create_model(name).eval()
+    extractor = timm.create_model(name, features_only=True).eval()
+    extractor.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("fc.")})
+    feats = extractor(x)
+    assert [f.shape[1] for f in feats] == chs and [f.shape[-1] for f in feats] == shapes
     final, inter = model.forward_intermediates(x)
     assert [f.shape[1] for f in inter] == chs
     assert torch.allclose(final, model.forward_features(x))
