@@ -58,6 +58,7 @@ def test_export_writes_timm_config(folder):
     }
     assert sorted(p.name for p in folder.iterdir()) == \
         ["README.md", "config.json", "model.safetensors", "train_log.jsonl", "training_curve.png"]
+    assert {p.stat().st_mode for p in folder.iterdir()} == {(folder / "config.json").stat().st_mode}
 
 
 def test_export_writes_metadata_in_the_safetensors_header(folder):

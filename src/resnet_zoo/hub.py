@@ -23,18 +23,19 @@ import re
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from .blocks import PadShortcut
 from .errors import WeightsError, ZooError
 from .pretrained import hub_id
 from .resnet import ResNet
-from .blocks import PadShortcut
 from .weights import (
-    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, check_state_dict, is_zoo_model, read_metadata,
-    read_state_dict, build_from_state_dict, weight_files,
+    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, build_from_state_dict, check_state_dict, is_zoo_model,
+    read_metadata, read_state_dict, weight_files,
 )
 
 __all__ = [
@@ -117,7 +118,7 @@ def export(
         WeightsError: If the model is not a resnet_zoo model, or its config would not rebuild it exactly.
     """
     model = getattr(model, "_orig_mod", model)
-    if not isinstance(model, ResNet):
+    if not isinstance(model, ResNet) or "architecture" not in getattr(model, "pretrained_cfg", {}):
         raise WeightsError(f"export needs a resnet_zoo model made by timm.create_model, got {type(model).__name__}")
     _check_export_args(tag, dataset, metrics)
     records = _read_train_log(Path(train_log)) if train_log is not None else None
@@ -135,10 +136,13 @@ def export(
     metadata = _weights_metadata(config, dataset, metrics, recipe)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    staged = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:12]}.partial"
+    staged.mkdir()
     try:
         files = _write_weights(state_dict, staged, metadata, max_shard_size)
         _write_text(staged / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+        for file in files:  # safetensors writes owner-only files; give them the umask's permissions as the rest
+            shutil.copymode(staged / CONFIG_NAME, file)
         if records is not None:
             shutil.copyfile(train_log, staged / TRAIN_LOG_NAME)
             _plot_training_curve(records, staged / CURVE_NAME)

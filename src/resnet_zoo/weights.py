@@ -26,7 +26,7 @@ from .errors import WeightsError
 __all__ = [
     "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "is_zoo_model", "weight_files",
     "read_metadata", "read_state_dict", "check_state_dict", "check_pretrained", "pretrained_overlay",
-    "finish_pretrained_cfg", "build_from_state_dict",
+    "finish_pretrained_cfg", "infer_model_args", "build_from_state_dict",
 ]
 
 WEIGHTS_ENV = "RESNET_ZOO_WEIGHTS"
@@ -116,30 +116,6 @@ def read_metadata(file: PathLike) -> Dict[str, str]:
         raise _unreadable(Path(file), e) from None
 
 
-def read_shapes(files: Sequence[PathLike]) -> Dict[str, Tuple[int, ...]]:
-    """Tensor names and shapes of safetensors ``files``, read from their headers only.
-
-    Raises:
-        WeightsError: If a file is unreadable or two files hold the same tensor.
-    """
-    shapes: Dict[str, Tuple[int, ...]] = {}
-    for file in files:
-        try:
-            with safe_open(str(file), framework="pt") as f:
-                found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-        except (SafetensorError, OSError) as e:
-            raise _unreadable(Path(file), e) from None
-        _check_no_duplicates(shapes, found, Path(file))
-        shapes.update(found)
-    return shapes
-
-
-def _check_no_duplicates(seen: Mapping[str, Any], found: Mapping[str, Any], file: Path) -> None:
-    twice = sorted(set(seen) & set(found))
-    if twice:
-        raise WeightsError(f"{file}: holds tensors that another shard holds too: {_listing(twice)}")
-
-
 def read_state_dict(files: Sequence[PathLike]) -> Dict[str, torch.Tensor]:
     """All tensors of safetensors ``files`` (a single file or the shards of one state dict), on the CPU.
 
@@ -152,7 +128,9 @@ def read_state_dict(files: Sequence[PathLike]) -> Dict[str, torch.Tensor]:
             tensors = load_file(str(file), device="cpu")
         except (SafetensorError, OSError) as e:
             raise _unreadable(Path(file), e) from None
-        _check_no_duplicates(state_dict, tensors, Path(file))
+        twice = sorted(set(state_dict) & set(tensors))
+        if twice:
+            raise WeightsError(f"{file}: holds tensors that another shard holds too: {_listing(twice)}")
         state_dict.update(tensors)
     return state_dict
 
@@ -177,7 +155,7 @@ def check_state_dict(
     """Raise a `WeightsError` unless ``found`` has exactly the keys and shapes of ``expected``.
 
     Args:
-        found: Tensor name -> shape of the weights (e.g. from `read_shapes`).
+        found: Tensor name -> shape of the weights.
         expected: Tensor name -> shape of the model's state dict.
         source: What the weights are (a path or Hub id), named in the error.
         architecture: The model the weights are for, named in the error.
@@ -374,7 +352,8 @@ def infer_model_args(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
     return args
 
 
-def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor], *, source: str):
+def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor], *,
+                          source: str) -> torch.nn.Module:
     """A resnet_zoo model ``model_name`` shaped like ``state_dict`` (see `infer_model_args`), loaded from it.
 
     Args:
