@@ -18,7 +18,10 @@ from safetensors.torch import load_file
 from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cli import build_parser, main
 from resnet_zoo.errors import ZooError
-from resnet_zoo.train import CHECKPOINT_FILE, LOG_FILE, Recipe, create_optimizer, train
+from resnet_zoo.data import CifarSplit
+from resnet_zoo.train import (
+    CHECKPOINT_FILE, LOG_FILE, Recipe, build_training, create_optimizer, train, train_one_epoch,
+)
 
 LOG_KEYS = ["epoch", "train_loss", "lr", "train_top1", "test_top1", "test_top5", "test_loss", "img_per_s", "wall_s"]
 
@@ -106,23 +109,27 @@ def test_smoke_run_logs_each_epoch(smoke):
     assert (folder / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_smoke_run_exports_a_folder_that_timm_loads_and_validate_agrees(smoke, capsys):
+def test_smoke_run_exports_the_ema_weights_and_timm_loads_them(smoke):
     args, folder = smoke
     assert folder == args.out / "cifar_resnet20.rz_cifar10"
     model = timm.create_model(f"local-dir:{folder}", pretrained=True)
-    tensors, state = load_checkpoint(args.out / CHECKPOINT_FILE)
+    tensors, _ = load_checkpoint(args.out / CHECKPOINT_FILE)
     ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
     assert ema.keys() == model.state_dict().keys()
-    assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())  # the EMA weights, exported
+    assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
+    card = (folder / "README.md").read_text()
+    assert "resnet-zoo train --data" in card and "--subset 512" in card
 
-    assert main(["validate", "--model", "cifar_resnet20", "--checkpoint", str(folder), "--data", str(args.data),
-                 "--subset", "250", "--json"]) == 0
+
+@pytest.mark.parametrize("source", ["cifar_resnet20.rz_cifar10", CHECKPOINT_FILE])
+def test_validate_of_the_smoke_run_agrees_with_its_log(smoke, capsys, source):
+    args, _ = smoke
+    assert main(["validate", "--model", "cifar_resnet20", "--checkpoint", str(args.out / source),
+                 "--data", str(args.data), "--subset", "250", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     final = read_log(args.out)[-1]
     assert report["top1"] == final["test_top1"] and report["top5"] == final["test_top5"]
     assert report["loss"] == pytest.approx(final["test_loss"], rel=1e-6)
-    card = (folder / "README.md").read_text()
-    assert "resnet-zoo train --data" in card and "--subset 512" in card
 
 
 def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
@@ -156,6 +163,25 @@ def test_resume_without_a_checkpoint_is_an_error(capsys, tmp_path):
     assert main(["train", "--model", "cifar_resnet20", "--data", str(tmp_path), "--out", str(tmp_path / "x"),
                  "--resume"]) == 1
     assert f"--resume: there is no {tmp_path / 'x' / CHECKPOINT_FILE} to resume from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compiled_step_trains_like_the_eager_step():
+    """The step the recipe compiles on CUDA (there with CUDA graphs) traces whole and computes the same."""
+    generator = torch.Generator().manual_seed(0)
+    split = CifarSplit(torch.randint(0, 256, (64, 32, 32, 3), dtype=torch.uint8, generator=generator),
+                       torch.randint(0, 10, (64,), generator=generator), ())
+    recipe = Recipe(model="cifar_resnet20", batch_size=32, epochs=2, warmup_epochs=1)
+    results = []
+    for compile in (False, True):
+        training = build_training(recipe, torch.device("cpu"), compile=compile)
+        loader = training.loaders(split, split)[0]
+        results.append(([train_one_epoch(training, loader, epoch)["train_loss"] for epoch in range(2)],
+                        training.eval_model.state_dict()))
+    (eager_losses, eager_weights), (compiled_losses, compiled_weights) = results
+    assert compiled_losses == pytest.approx(eager_losses, rel=1e-5)
+    for key, value in eager_weights.items():
+        torch.testing.assert_close(compiled_weights[key], value, atol=1e-3, rtol=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------------------------

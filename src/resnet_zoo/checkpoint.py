@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Tuple, Union
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .errors import WeightsError
+from .weights import read_metadata, read_state_dict
 
 STATE_KEY = "resnet_zoo.train_state"
 """Metadata key of the run state; its presence marks a file as a training checkpoint."""
@@ -58,24 +58,12 @@ def save_checkpoint(path: Union[str, Path], tensors: Mapping[str, torch.Tensor],
     write_atomic(path, lambda tmp: save_file(cpu, str(tmp), metadata=metadata))
 
 
-def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
-    """The metadata of a safetensors file (empty if it has none).
+def is_checkpoint(path: Union[str, Path]) -> bool:
+    """Whether ``path`` is a training checkpoint (rather than a plain weights file).
 
     Raises:
-        WeightsError: If the file is missing or is not a safetensors file.
+        WeightsError: If ``path`` is not a readable safetensors file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return f.metadata() or {}
-    except (SafetensorError, OSError) as e:
-        raise WeightsError(f"{path} is not a safetensors file: {e}") from e
-
-
-def is_checkpoint(path: Union[str, Path]) -> bool:
-    """Whether ``path`` is a training checkpoint (rather than a plain weights file)."""
     return STATE_KEY in read_metadata(path)
 
 
@@ -92,7 +80,7 @@ def load_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, torch.Tensor], Di
     if STATE_KEY not in metadata:
         raise WeightsError(f"{path} is a safetensors file but not a resnet-zoo training checkpoint "
                            f"(no {STATE_KEY!r} metadata)")
-    return load_file(str(path)), json.loads(metadata[STATE_KEY])
+    return read_state_dict([path]), json.loads(metadata[STATE_KEY])
 
 
 def add_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

@@ -181,7 +181,7 @@ class TrainStep:
         self.forward = self._forward
         if compile:
             on_cuda = next(model.parameters()).is_cuda
-            self.forward = torch.compile(self._forward, mode="reduce-overhead" if on_cuda else None)
+            self.forward = torch.compile(self._forward, fullgraph=True, mode="reduce-overhead" if on_cuda else None)
 
     def _forward(self, images: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(images.device.type, dtype=self.dtype, enabled=self.dtype is not None):
