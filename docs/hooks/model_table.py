@@ -1,0 +1,116 @@
+"""The Models page's tables, computed from timm's registry: size, cost, layout and pretrained weights."""
+from dataclasses import dataclass
+from typing import List, Mapping, Sequence, Tuple
+
+import timm
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import resnet_zoo  # noqa: F401  (registers the models)
+from resnet_zoo.blocks import PadShortcut
+from resnet_zoo.weights import is_zoo_model
+
+from md_format import format_percent, markdown_table
+from published import Published
+
+NOT_PUBLISHED = "not yet published"
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the tables say about one registered architecture, all read off the model timm builds.
+
+    Attributes:
+        name: Model name in timm's registry.
+        block: Residual block class name.
+        depths: Blocks per stage.
+        widths: Output channels per stage.
+        output_stride: Downsampling of the last stage's features relative to the input.
+        params: Number of parameters.
+        macs: Multiply-accumulates of one image at ``input_size``.
+        input_size: ``(channels, height, width)`` of the pretrained cfg.
+        shortcut: ``"A"`` or ``"B"``, the shortcut type of the blocks that change shape.
+        tags: Tags of the weights registered for the model.
+    """
+
+    name: str
+    block: str
+    depths: Tuple[int, ...]
+    widths: Tuple[int, ...]
+    output_stride: int
+    params: int
+    macs: int
+    input_size: Tuple[int, int, int]
+    shortcut: str
+    tags: Tuple[str, ...]
+
+
+def zoo_models() -> List[str]:
+    """Names of the architectures resnet_zoo registers in timm, CIFAR family first, by depth."""
+    return sorted((n for n in timm.list_models() if is_zoo_model(n)),
+                  key=lambda n: (not n.startswith("cifar_"), int(n.rsplit("resnet", 1)[1])))
+
+
+def count_macs(model: torch.nn.Module, input_size: Sequence[int]) -> int:
+    """Multiply-accumulates (FLOPs / 2, as `FlopCounterMode` counts them) of ``model`` on one image."""
+    x = torch.empty(1, *input_size, device=next(model.parameters()).device)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.eval()(x)
+    return counter.get_total_flops() // 2
+
+
+def model_facts(name: str) -> ModelFacts:
+    """The `ModelFacts` of registered model ``name``, built on the meta device (no memory, no weights)."""
+    model = timm.create_model(name, device="meta")
+    cfg = model.pretrained_cfg
+    stages = [getattr(model, stage) for stage in model.stage_names]
+    return ModelFacts(
+        name=name,
+        block=type(stages[0][0]).__name__,
+        depths=tuple(len(stage) for stage in stages),
+        widths=tuple(info["num_chs"] for info in model.feature_info[1:]),
+        output_stride=model.feature_info[-1]["reduction"],
+        params=sum(p.numel() for p in model.parameters()),
+        macs=count_macs(model, cfg["input_size"]),
+        input_size=tuple(cfg["input_size"]),
+        shortcut="A" if any(isinstance(m, PadShortcut) for m in model.modules()) else "B",
+        tags=tuple(n.split(".", 1)[1] for n in timm.list_pretrained(f"{name}.*")),
+    )
+
+
+def format_count(n: int) -> str:
+    """``n`` in millions (``0.27 M``) or, from a billion on, billions (``4.09 G``)."""
+    return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.2f} M"
+
+
+def _weights_cell(facts: ModelFacts, published: Mapping[str, Published]) -> str:
+    """Every tag of the model: registered ones (published or not) and those only in ``hub/``."""
+    hub_only = sorted(p.tag for p in published.values() if p.architecture == facts.name and p.tag not in facts.tags)
+    entries = []
+    for tag in (*facts.tags, *hub_only):
+        weights = published.get(f"{facts.name}.{tag}")
+        top1 = f"{format_percent(weights.metrics['top1'])} top-1 on {weights.dataset}" \
+            if weights is not None and "top1" in weights.metrics else None
+        status = top1 or ("published, no top-1 in its card" if weights is not None else NOT_PUBLISHED)
+        note = "" if tag in facts.tags else ", not registered: load it as `hf-hub:` or `local-dir:`"
+        entries.append(f"`{tag}`: {status}{note}")
+    return "<br>".join(entries) or "none registered"
+
+
+def models_table(facts: Sequence[ModelFacts], published: Mapping[str, Published]) -> str:
+    """The Markdown table of both families: size, cost, input, shortcut and pretrained weights with top-1.
+
+    Args:
+        facts: One entry per model, in table order.
+        published: The weights folders of ``hub/`` by ``model.tag`` (see `published.read_published`).
+    """
+    rows = [(f"`{f.name}`", format_count(f.params), format_count(f.macs), "×".join(map(str, f.input_size)),
+             f.shortcut, _weights_cell(f, published)) for f in facts]
+    return markdown_table(("Model", "Params", "MACs", "Input", "Shortcut", "Pretrained weights"), rows)
+
+
+def layout_table(facts: Sequence[ModelFacts]) -> str:
+    """The Markdown table of each model's block type, blocks per stage, stage widths and output stride."""
+    rows = [(f"`{f.name}`", f.block, " / ".join(map(str, f.depths)), " / ".join(map(str, f.widths)),
+             str(f.output_stride)) for f in facts]
+    return markdown_table(("Model", "Block", "Blocks per stage", "Stage output channels", "Output stride"), rows)

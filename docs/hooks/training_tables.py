@@ -1,0 +1,96 @@
+"""The Training page's sections: the recipe's defaults, the datasets, and the command behind each checkpoint."""
+import inspect
+import shlex
+from dataclasses import fields
+from typing import Dict, List, Mapping, Optional
+
+import griffe
+import timm
+
+from resnet_zoo.data import DATASETS, CifarSpec
+from resnet_zoo.train import Recipe
+
+from md_format import fenced, format_percent, markdown_table
+from model_table import zoo_models
+from published import Published
+
+
+def _attribute_descriptions(cls: type) -> Dict[str, str]:
+    """The ``Attributes:`` section of ``cls``'s Google-style docstring, by attribute name."""
+    sections = griffe.Docstring(inspect.getdoc(cls) or "").parse(griffe.Parser.google)
+    return {a.name: a.description for s in sections if s.kind is griffe.DocstringSectionKind.attributes
+            for a in s.value}
+
+
+def recipe_table() -> str:
+    """Every `Recipe` field: its ``resnet-zoo train`` option, its default and its docstring description.
+
+    Raises:
+        ValueError: If the `Recipe` docstring does not describe a field.
+    """
+    descriptions = _attribute_descriptions(Recipe)
+    defaults = Recipe()
+    undocumented = [f.name for f in fields(Recipe) if f.name not in descriptions]
+    if undocumented:
+        raise ValueError(f"the Recipe docstring's Attributes section does not describe {', '.join(undocumented)}")
+    rows = [(f"`--{f.name.replace('_', '-')}`", f"`{getattr(defaults, f.name)}`", descriptions[f.name])
+            for f in fields(Recipe)]
+    return markdown_table(("Option", "Default", "Meaning"), rows)
+
+
+def datasets_table() -> str:
+    """The supported datasets: folder under ``--data``, classes, tag of the weights and normalisation."""
+    rows = [(f"`{s.name}`", s.title, f"`{s.folder}/`", str(s.num_classes), f"`{s.tag}`",
+             ", ".join(map(str, s.mean)), ", ".join(map(str, s.std))) for s in DATASETS.values()]
+    return markdown_table(("`--dataset`", "Dataset", "Folder", "Classes", "Tag", "Mean", "Std"), rows)
+
+
+def _dataset_of_tag(tag: str) -> Optional[CifarSpec]:
+    return next((spec for spec in DATASETS.values() if spec.tag == tag), None)
+
+
+def trained_weights(published: Mapping[str, Published]) -> List[str]:
+    """``model.tag`` of the registered weights, then of the recipe-trained folders in ``hub/`` not registered."""
+    registered = [name for model in zoo_models() for name in timm.list_pretrained(f"{model}.*")]
+    trained = sorted(name for name, p in published.items() if p.recipe is not None and name not in registered)
+    return registered + trained
+
+
+def _published_run(weights: Published) -> List[str]:
+    top1 = weights.metrics.get("top1")
+    wall_time = weights.details.get("Training wall time")
+    hardware = weights.details.get("Training hardware")
+    facts = [f"top-1 **{format_percent(top1)}** on the {weights.dataset} test split" if top1 is not None
+             else "no top-1 in its model card",
+             f"trained in {wall_time}" if wall_time else "training time not recorded",
+             f"on {hardware}" if hardware else "hardware not recorded"]
+    lines = [f"Published in `hub/{weights.name}/`: {', '.join(facts)}.", ""]
+    if weights.command:
+        lines += ["The exact command, from its model card:", "", fenced(weights.command, "bash")]
+    else:
+        lines += ["Its model card records no training command."]
+    return lines
+
+
+def _unpublished_run(name: str) -> List[str]:
+    model, tag = name.split(".", 1)
+    spec = _dataset_of_tag(tag)
+    if spec is None:
+        return ["Not yet published."]
+    command = shlex.join(["resnet-zoo", "train", "--model", model, "--dataset", spec.name, "--data", "DATA"])
+    return ["Not yet published. The recipe's command (every other option at its default):", "",
+            fenced(command, "bash")]
+
+
+def training_runs(published: Mapping[str, Published]) -> str:
+    """One section per trained checkpoint: top-1, wall time, hardware and exact command, or the command to run.
+
+    Args:
+        published: The weights folders of ``hub/`` by ``model.tag`` (see `published.read_published`).
+    """
+    lines: List[str] = []
+    for name in trained_weights(published):
+        lines += [f"### `{name}`", ""]
+        lines += _published_run(published[name]) if name in published else _unpublished_run(name)
+        lines.append("")
+    return "\n".join(lines)
