@@ -63,6 +63,7 @@ def test_default_lr_is_scaled_with_the_batch_size():
     (dict(subset=100), "--subset must hold at least one batch"),
     (dict(lr=0, cutout=-1), "--lr must be positive; --cutout must not be negative"),
     (dict(dataset="mnist"), "unknown dataset 'mnist'"),
+    (dict(model="resnet50"), "'resnet50' is not a resnet-zoo model"),
 ])
 def test_recipe_rejects_values_out_of_range(change, message):
     with pytest.raises(ZooError, match=message):

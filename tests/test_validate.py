@@ -1,6 +1,5 @@
 """``evaluate`` against hand-computed metrics, and ``resnet-zoo validate`` on every kind of weights source."""
 import json
-from pathlib import Path
 
 import pytest
 import timm

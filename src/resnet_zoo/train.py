@@ -44,7 +44,9 @@ from .checkpoint import (
 )
 from .data import DATASETS, CifarSplit, DeviceLoader, download_cifar, get_spec, load_cifar
 from .errors import ZooError
-from .validate import EVAL_BATCH_SIZE, autocast_dtype, create_cifar_model, evaluate, resolve_device
+from .validate import (
+    EVAL_BATCH_SIZE, autocast_dtype, check_model_name, create_cifar_model, evaluate, resolve_device,
+)
 
 LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; the default ``--lr`` scales it linearly with the batch size."""
@@ -81,7 +83,7 @@ class Recipe:
         test_subset: Evaluate on the first ``test_subset`` test images only (``None``: all).
 
     Raises:
-        ZooError: If a value is out of its range.
+        ZooError: If the model is not a resnet_zoo model, the dataset is unknown, or a value is out of range.
     """
 
     model: str = "cifar_resnet56"
@@ -100,6 +102,7 @@ class Recipe:
     test_subset: Optional[int] = None
 
     def __post_init__(self):
+        check_model_name(self.model)
         get_spec(self.dataset)
         checks = [
             (self.epochs >= 1, "--epochs must be at least 1"),
@@ -180,15 +183,21 @@ class TrainStep:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.forward = self._forward
         if compile:
-            on_cuda = next(model.parameters()).is_cuda
-            self.forward = torch.compile(self._forward, fullgraph=True, mode="reduce-overhead" if on_cuda else None)
+            mode = "reduce-overhead" if next(model.parameters()).is_cuda else None
+            self.forward = torch.compile(self._forward, fullgraph=True, mode=mode)
 
     def _forward(self, images: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(images.device.type, dtype=self.dtype, enabled=self.dtype is not None):
             logits = self.model(images)
         return self.criterion(logits.float(), labels), (logits.argmax(dim=1) == labels).sum()
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, lr: float, step: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+            self,
+            images: torch.Tensor,
+            labels: torch.Tensor,
+            lr: float,
+            step: int,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Take the step.
 
         Args:
