@@ -290,3 +290,15 @@ def test_publish_needs_metrics_and_the_folder_name(tmp_path, folder):
     bare = export(timm.create_model("cifar_resnet20"), tmp_path / "bare", tag="t")
     with pytest.raises(WeightsError, match=r"README\.md: has no top1, top5 metrics; export with metrics$"):
         publish_files(bare, "me/cifar_resnet20.t")
+
+
+def test_publish_without_a_token_says_how_to_get_one(folder, monkeypatch, capsys):
+    import huggingface_hub.constants
+    for variable in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(folder.parent / "no-token"))
+    assert main(["publish", str(folder), "--repo-id", "resnet-zoo/cifar_resnet20.rz_cifar10"]) == 1
+    assert capsys.readouterr().err == (
+        "resnet-zoo publish: error: publishing needs a Hugging Face token with write access to "
+        "resnet-zoo/cifar_resnet20.rz_cifar10: set HF_TOKEN or run `hf auth login` (--dry-run checks the folder "
+        "without one)\n")

@@ -577,13 +577,17 @@ def publish(folder: os.PathLike, repo_id: str, *, private: bool = False) -> str:
         The URL of the upload's commit.
 
     Raises:
-        WeightsError, ZooError: As `publish_files`; ZooError also when the Hub refuses the upload.
+        WeightsError, ZooError: As `publish_files`; ZooError also without a token or when the Hub refuses the
+            upload.
     """
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError
 
     from . import __version__
     publish_files(folder, repo_id)
+    if get_token() is None:
+        raise ZooError(f"publishing needs a Hugging Face token with write access to {repo_id}: set HF_TOKEN or "
+                       f"run `hf auth login` (--dry-run checks the folder without one)")
     api = HfApi(library_name="resnet-zoo", library_version=__version__)
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
