@@ -275,7 +275,7 @@ def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs
     """Build ``variant`` through timm; ``pretrained`` without any weight source is an error, not a fallback.
 
     Pretrained weights load through timm's ``load_pretrained``: `resnet_zoo.weights.pretrained_overlay` points
-    it at a checked local copy (``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/`` first, else the caller's source or
+    it at a checked local copy (of the caller's own source, else ``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/``, else
     the Hub) and `resnet_zoo.weights.check_pretrained` reports weights that do not fit as one `WeightsError`.
     """
     from .weights import check_pretrained, finish_pretrained_cfg, pretrained_overlay
