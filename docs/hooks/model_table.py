@@ -1,6 +1,6 @@
 """The Models page's tables, computed from timm's registry: size, cost, layout and pretrained weights."""
 from dataclasses import dataclass
-from typing import List, Mapping, Sequence, Tuple
+from typing import Any, List, Mapping, Sequence, Tuple
 
 import timm
 import torch
@@ -59,9 +59,14 @@ def count_macs(model: torch.nn.Module, input_size: Sequence[int]) -> int:
     return counter.get_total_flops() // 2
 
 
-def model_facts(name: str) -> ModelFacts:
-    """The `ModelFacts` of registered model ``name``, built on the meta device (no memory, no weights)."""
-    model = timm.create_model(name, device="meta")
+def model_facts(name: str, **kwargs: Any) -> ModelFacts:
+    """The `ModelFacts` of registered model ``name``, built on the meta device (no memory, no weights).
+
+    Args:
+        name: Model name in timm's registry.
+        **kwargs: Further arguments of ``timm.create_model`` (e.g. ``shortcut="A"``).
+    """
+    model = timm.create_model(name, device="meta", **kwargs)
     cfg = model.pretrained_cfg
     stages = [getattr(model, stage) for stage in model.stage_names]
     return ModelFacts(

@@ -1,0 +1,201 @@
+"""The docs' generated sections: exact model sizes and costs, weights read from hub/ folders, markers, coverage.
+
+The site itself is built by ``mkdocs build --strict`` (CI); these tests check what the hook writes into it.
+"""
+import json
+import shutil
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import torchvision
+
+pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install -e '.[docs]'")
+pytest.importorskip("griffe", reason="the docs extra is not installed: pip install -e '.[docs]'")
+
+from mkdocs.exceptions import PluginError  # noqa: E402
+
+from resnet_zoo.cli import COMMANDS  # noqa: E402
+from resnet_zoo.errors import WeightsError  # noqa: E402
+from resnet_zoo.hub import export  # noqa: E402
+from resnet_zoo.train import Recipe  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs" / "hooks"))
+
+import generate  # noqa: E402
+import model_table  # noqa: E402
+import reference  # noqa: E402
+import training_tables  # noqa: E402
+from published import read_published  # noqa: E402
+
+TOP1, TOP5 = 92.84, 99.71
+COMMAND = "resnet-zoo train --data /data --out runs/x --model cifar_resnet20 --epochs 200"
+
+
+def cifar_counts(n: int, classes: int = 10):
+    """Parameters and MACs of CIFAR ResNet-(6n+2) with shortcut B, counted by hand from the paper's layout."""
+    params = macs = 0
+
+    def conv(cin, cout, k, side):
+        nonlocal params, macs
+        params += cin * cout * k * k + 2 * cout  # no bias; BatchNorm weight and bias
+        macs += cin * cout * k * k * side * side
+
+    conv(3, 16, 3, 32)
+    cin = 16
+    for width, side in ((16, 32), (32, 16), (64, 8)):
+        for i in range(n):
+            conv(cin if i == 0 else width, width, 3, side)
+            conv(width, width, 3, side)
+            if i == 0 and cin != width:
+                conv(cin, width, 1, side)  # the projection shortcut
+        cin = width
+    return params + 64 * classes + classes, macs + 64 * classes
+
+
+@pytest.mark.parametrize("depth, n", [(20, 3), (56, 9)])
+def test_cifar_facts_match_the_hand_count(depth, n):
+    facts = model_table.model_facts(f"cifar_resnet{depth}")
+    assert (facts.params, facts.macs) == cifar_counts(n)
+    assert (facts.block, facts.depths, facts.widths, facts.output_stride) == ("BasicBlock", (n, n, n), (16, 32, 64), 4)
+    assert (facts.input_size, facts.shortcut, facts.tags) == ((3, 32, 32), "B", ("rz_cifar10",))
+
+
+def test_imagenet_facts_match_torchvision():
+    facts = model_table.model_facts("zoo_resnet50")
+    with torch.device("meta"):
+        reference_model = torchvision.models.resnet50()
+    assert facts.params == sum(p.numel() for p in reference_model.parameters())
+    # torchvision documents the cost of its ResNet-50 in GMACs (its "GFLOPS"), to three decimals
+    assert round(facts.macs / 1e9, 3) == torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["_ops"]
+    assert (facts.block, facts.depths, facts.widths, facts.tags) == \
+        ("Bottleneck", (3, 4, 6, 3), (256, 512, 1024, 2048), ())
+
+
+def test_shortcut_a_is_reported():
+    facts = model_table.model_facts("cifar_resnet20", shortcut="A")
+    assert (facts.shortcut, facts.params) == ("A", cifar_counts(3)[0] - (16 * 32 + 2 * 32) - (32 * 64 + 2 * 64))
+
+
+def test_zoo_models_lists_both_families_in_order():
+    assert model_table.zoo_models() == [f"cifar_resnet{d}" for d in (20, 32, 44, 56, 110, 1202)] + \
+        [f"zoo_resnet{d}" for d in (18, 34, 50, 101, 152)]
+
+
+@pytest.fixture(scope="module")
+def facts():
+    return [model_table.model_facts(name) for name in ("cifar_resnet20", "cifar_resnet56", "zoo_resnet18")]
+
+
+@pytest.fixture(scope="module")
+def hub_dir(tmp_path_factory):
+    """A hub/ folder holding one trained cifar_resnet20 and one converted, unregistered set of weights."""
+    tmp_path = tmp_path_factory.mktemp("docs")
+    torch.manual_seed(0)
+    log = tmp_path / "train_log.jsonl"
+    log.write_text(json.dumps({"epoch": 1, "train_loss": 1.5, "lr": 0.4, "train_top1": 40.0, "test_top1": TOP1,
+                               "test_loss": 0.3, "img_per_s": 9000.0, "wall_s": 3725.0}) + "\n")
+    export(timm.create_model("cifar_resnet20"), tmp_path / "hub" / "cifar_resnet20.rz_cifar10", tag="rz_cifar10",
+           dataset="cifar10", metrics={"top1": TOP1, "top5": TOP5}, recipe={"epochs": 200}, command=COMMAND,
+           train_log=log, wall_time_s=3725.0, hardware="NVIDIA H200")
+    export(timm.create_model("cifar_resnet56", shortcut="A"), tmp_path / "hub" / "cifar_resnet56.repro",
+           tag="repro")
+    return tmp_path / "hub"
+
+
+def test_models_table_without_published_weights(facts):
+    table = model_table.models_table(facts, {}).splitlines()
+    assert table[0] == "| Model | Params | MACs | Input | Shortcut | Pretrained weights |"
+    assert table[2] == "| `cifar_resnet20` | 0.27 M | 40.81 M | 3×32×32 | B | `rz_cifar10`: not yet published |"
+    assert table[4] == "| `zoo_resnet18` | 11.69 M | 1.81 G | 3×224×224 | B | none registered |"
+
+
+def test_models_table_reads_top1_from_hub(facts, hub_dir):
+    published = read_published(hub_dir)
+    assert sorted(published) == ["cifar_resnet20.rz_cifar10", "cifar_resnet56.repro"]
+    rows = model_table.models_table(facts, published).splitlines()
+    assert rows[2].endswith("| `rz_cifar10`: 92.84 % top-1 on cifar10 |")
+    assert rows[3].endswith("| `rz_cifar10`: not yet published<br>`repro`: published, no top-1 in its card, "
+                            "not registered: load it as `hf-hub:` or `local-dir:` |")
+
+
+def test_published_weights_carry_the_card_facts(hub_dir):
+    weights = read_published(hub_dir)["cifar_resnet20.rz_cifar10"]
+    assert (weights.architecture, weights.tag, weights.dataset) == ("cifar_resnet20", "rz_cifar10", "cifar10")
+    assert (weights.metrics, weights.recipe, weights.command) == ({"top1": TOP1, "top5": TOP5}, {"epochs": 200}, COMMAND)
+    assert weights.details["Training hardware"] == "NVIDIA H200"
+    assert weights.details["Training wall time"] == "1 h 02 min (3725 s)"
+
+
+def test_training_runs_give_the_exact_command_or_the_one_to_run(hub_dir):
+    text = training_tables.training_runs(read_published(hub_dir))
+    published, unpublished = text.split("### `cifar_resnet20.rz_cifar10`")[1].split("### `cifar_resnet32.rz_cifar10`")
+    assert "top-1 **92.84 %** on the cifar10 test split, trained in 1 h 02 min (3725 s), on NVIDIA H200." in published
+    assert f"```bash\n{COMMAND}\n```" in published
+    assert "```bash\nresnet-zoo train --model cifar_resnet32 --dataset cifar10 --data DATA\n```" in unpublished
+    assert "cifar_resnet56.repro" not in text  # converted, not trained by the recipe
+
+
+def test_a_misnamed_hub_folder_is_an_error(hub_dir, tmp_path):
+    shutil.copytree(hub_dir / "cifar_resnet20.rz_cifar10", tmp_path / "hub" / "cifar_resnet20.other")
+    with pytest.raises(WeightsError, match="holds cifar_resnet20.rz_cifar10; a hub/ folder is named"):
+        read_published(tmp_path / "hub")
+
+
+def test_missing_hub_folder_holds_nothing(tmp_path):
+    assert read_published(tmp_path / "hub") == {}
+
+
+def test_recipe_table_has_every_field_with_its_default():
+    rows = training_tables.recipe_table().splitlines()[2:]
+    defaults = Recipe()
+    assert [row.split(" | ")[:2] for row in rows] == \
+        [[f"| `--{f.name.replace('_', '-')}`", f"`{getattr(defaults, f.name)}`"] for f in fields(Recipe)]
+    assert rows[2] == f"| `--epochs` | `{defaults.epochs}` | Passes over the train images. |"
+
+
+def test_commands_reference_has_every_command_in_order():
+    text = reference.commands_reference()
+    headings = [line[len("## resnet-zoo "):] for line in text.splitlines() if line.startswith("## ")]
+    assert headings == list(COMMANDS)
+    assert "usage: resnet-zoo train [-h] --model MODEL --data DIR" in text
+
+
+def test_api_reference_covers_every_public_module():
+    pages = [p.read_text() for p in (ROOT / "docs" / "api").glob("*.md")]
+    assert reference.missing_api_modules(pages) == []
+    without_hub = [page.replace("::: resnet_zoo.hub\n", "") for page in pages]
+    assert reference.missing_api_modules(without_hub) == ["resnet_zoo.hub"]
+    assert {"resnet_zoo", "resnet_zoo.fuse", "resnet_zoo_autoload"} <= set(reference.public_modules())
+
+
+def test_benchmark_reports_come_from_report_py(tmp_path):
+    assert reference.benchmark_reports(tmp_path) == "No benchmark results are committed yet."
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    shutil.copy(ROOT / "benchmarks" / "report.py", tmp_path / "benchmarks" / "report.py")
+    info = dict(family="cifar", task="inference", precision="fp32", fused=False, batch=8, image_size=32)
+    results = {"machine_info": {"bench_device_name": "NVIDIA H200"}, "benchmarks": [
+        {"fullname": f"b{i}", "extra_info": dict(info, model=model, mode="eager"), "stats": {"median": median}}
+        for i, (model, median) in enumerate((("reference_resnet56", 0.004), ("cifar_resnet56", 0.002)))]}
+    (tmp_path / "benchmarks" / "results" / "h200.json").write_text(json.dumps(results))
+    text = reference.benchmark_reports(tmp_path)
+    assert text.startswith("## Throughput on NVIDIA H200\n\nFrom `benchmarks/results/h200.json`.\n")
+    assert "\n### Inference, fp32\n" in text and "(2.00x)" in text  # report.py's sections, one level down
+
+
+def test_markers_are_replaced_and_unknown_ones_refused():
+    page = "# Title\n\n<!-- generated: table -->\n\n## Next\n"
+    assert generate.fill_markers(page, {"table": lambda: "| a |\n|---|"}, "docs/x.md") == \
+        "# Title\n\n| a |\n|---|\n\n## Next\n"
+    with pytest.raises(PluginError, match=r"docs/x.md: unknown marker '<!-- generated: table -->'; known: other"):
+        generate.fill_markers(page, {"other": lambda: ""}, "docs/x.md")
+
+    def broken() -> str:
+        raise ValueError("bad")
+
+    with pytest.raises(PluginError, match="docs/x.md: <!-- generated: table --> failed: ValueError: bad"):
+        generate.fill_markers(page, {"table": broken}, "docs/x.md")
