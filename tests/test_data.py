@@ -1,6 +1,5 @@
 """CIFAR reading (real files, str and bytes keys, CIFAR-100, every kind of bad folder) and device batches."""
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -8,34 +7,11 @@ import pytest
 import torch
 
 from resnet_zoo.augment import crop_flip, cutout_
-from resnet_zoo.data import CROP_PADDING, DATASETS, CifarSplit, DeviceLoader, load_cifar, missing_files, read_batch
+from resnet_zoo.data import CROP_PADDING, CifarSplit, DeviceLoader, load_cifar, missing_files, read_batch
 from resnet_zoo.errors import DataError
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
-
-def fake_images(n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, 3072), dtype=np.uint8)
-
-
-def write_pickle(path: Path, content, protocol: int = 2) -> None:
-    with open(path, "wb") as f:
-        pickle.dump(content, f, protocol=protocol)
-
-
-def write_cifar(root: Path, dataset: str = "cifar10", per_file: int = 6, bytes_keys: bool = False,
-                protocol: int = 2) -> Path:
-    """A small copy of the official layout of ``dataset``: ``per_file`` images in each batch file."""
-    spec = DATASETS[dataset]
-    key = (lambda k: k.encode()) if bytes_keys else (lambda k: k)
-    folder = root / spec.folder
-    folder.mkdir(parents=True)
-    for i, name in enumerate(spec.train_files + spec.test_files):
-        labels = [(i + j) % spec.num_classes for j in range(per_file)]
-        write_pickle(folder / name, {key("batch_label"): f"batch {i}", key("data"): fake_images(per_file, i),
-                                     key(spec.label_key): labels}, protocol)
-    names = [f"class{c}".encode() if bytes_keys else f"class{c}" for c in range(spec.num_classes)]
-    write_pickle(folder / spec.meta_file, {key(spec.names_key): names}, protocol)
-    return root
+from fake_cifar import fake_images, write_cifar, write_pickle
 
 
 def expected_images(seeds, per_file: int) -> torch.Tensor:

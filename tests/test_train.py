@@ -1,5 +1,5 @@
 """The training recipe on CPU: schedule and optimizer, a two-epoch smoke run that exports a loadable model, a
-run killed with SIGKILL and resumed to the same weights, a diverging run, and bad options."""
+CIFAR-100 run, a run killed with SIGKILL and resumed to the same weights, a diverging run, and bad options."""
 import json
 import math
 import shutil
@@ -17,11 +17,13 @@ from safetensors.torch import load_file
 
 from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cli import build_parser, main
-from resnet_zoo.errors import ZooError
 from resnet_zoo.data import CifarSplit
+from resnet_zoo.errors import ZooError
 from resnet_zoo.train import (
     CHECKPOINT_FILE, LOG_FILE, Recipe, build_training, create_optimizer, train, train_one_epoch,
 )
+
+from fake_cifar import write_cifar
 
 LOG_KEYS = ["epoch", "train_loss", "lr", "train_top1", "test_top1", "test_top5", "test_loss", "img_per_s", "wall_s"]
 
@@ -158,6 +160,22 @@ def test_a_second_run_into_the_same_folder_is_refused(smoke, capsys):
     assert main(argv + ["--resume", "--epochs", "3", "--lr", "0.2"]) == 1
     assert "was written by another recipe: --epochs 2 (checkpoint) vs 3 (now); --lr 0.1 (checkpoint) vs 0.2 (now)" \
         in capsys.readouterr().err
+
+
+def test_cifar100_run_without_ema_exports_100_named_classes(tmp_path):
+    root = write_cifar(tmp_path / "data", "cifar100", per_file=32)
+    out = tmp_path / "run"
+    folder = train(parse("--model", "cifar_resnet20", "--dataset", "cifar100", "--data", str(root), "--out", str(out),
+                         "--epochs", "1", "--warmup-epochs", "0", "--batch-size", "16", "--ema-decay", "0"))
+    assert folder == out / "cifar_resnet20.rz_cifar100"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["num_classes"] == 100
+    assert config["pretrained_cfg"]["label_names"] == [f"class{c}" for c in range(100)]
+    assert config["pretrained_cfg"]["mean"] == [0.5071, 0.4865, 0.4409]
+    tensors, _ = load_checkpoint(out / CHECKPOINT_FILE)
+    assert not [k for k in tensors if k.startswith("ema.")]
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    assert all(torch.equal(v, tensors[f"model.{k}"]) for k, v in model.state_dict().items())
 
 
 def test_resume_without_a_checkpoint_is_an_error(capsys, tmp_path):

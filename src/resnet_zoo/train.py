@@ -30,7 +30,7 @@ import shlex
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -288,17 +288,23 @@ class Training:
         return states
 
 
-def build_training(recipe: Recipe, device: torch.device, compile: Optional[bool] = None) -> Training:
+def build_training(
+        recipe: Recipe,
+        device: torch.device,
+        compile: Optional[bool] = None,
+        classes: Optional[Sequence[str]] = None,
+) -> Training:
     """The model, EMA, optimizer, generator and step of ``recipe`` on ``device``, initialised from its seed.
 
     Args:
         recipe: The recipe.
         device: Where to train; on CUDA the model is channels_last and the step uses bf16 autocast and fused SGD.
         compile: Compile the step (``None``: on CUDA only).
+        classes: Class names of the dataset, recorded in the model's pretrained_cfg (and so in its export).
     """
     cuda = device.type == "cuda"
     torch.manual_seed(recipe.seed)
-    model = create_cifar_model(recipe.model, recipe.dataset)
+    model = create_cifar_model(recipe.model, recipe.dataset, classes=classes)
     model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True, warmup_power=3 / 4) if recipe.ema_decay else None
     optimizer = create_optimizer(model, recipe, fused=cuda)
@@ -430,7 +436,7 @@ def train(args: argparse.Namespace) -> Path:
     test_split = load_cifar(args.data, recipe.dataset, "test", limit=recipe.test_subset)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    training = build_training(recipe, device, args.compile)
+    training = build_training(recipe, device, args.compile, classes=train_split.classes)
     train_loader, test_loader = training.loaders(train_split, test_split)
 
     history: List[Dict[str, Any]] = []

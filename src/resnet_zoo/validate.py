@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import timm
 import torch
@@ -112,25 +112,32 @@ def check_model_name(name: str) -> None:
                        f"{', '.join(timm.list_models('cifar_resnet*'))}")
 
 
-def create_cifar_model(name: str, dataset: str, file: Optional[Union[str, Path]] = None, **kwargs: Any) -> nn.Module:
+def create_cifar_model(
+        name: str,
+        dataset: str,
+        file: Optional[Union[str, Path]] = None,
+        classes: Optional[Sequence[str]] = None,
+) -> nn.Module:
     """``timm.create_model(name)`` for ``dataset``: its number of classes and its mean/std in ``pretrained_cfg``.
 
     Args:
-        name: Model name in timm's registry.
+        name: A resnet_zoo model name, e.g. ``"cifar_resnet56"``.
         dataset: ``"cifar10"`` or ``"cifar100"``.
         file: Weights to load through timm (a safetensors state dict), or ``None`` for a new model.
-        **kwargs: Passed to ``timm.create_model``.
+        classes: Class names for ``pretrained_cfg["label_names"]`` (``None`` keeps the registered ones).
 
     Raises:
         ZooError: If ``name`` is not a resnet_zoo model.
     """
     check_model_name(name)
     spec = get_spec(dataset)
-    overlay = dict(num_classes=spec.num_classes, mean=spec.mean, std=spec.std)
+    overlay: Dict[str, Any] = dict(num_classes=spec.num_classes, mean=spec.mean, std=spec.std)
+    if classes is not None:
+        overlay["label_names"] = tuple(classes)
     if file is not None:
         overlay["file"] = str(file)
     return timm.create_model(name, pretrained=file is not None, num_classes=spec.num_classes,
-                             pretrained_cfg_overlay=overlay, **kwargs)
+                             pretrained_cfg_overlay=overlay)
 
 
 def _load_hub_folder(name: str, folder: Path) -> nn.Module:
@@ -148,7 +155,7 @@ def load_model(name: str, dataset: str, pretrained: bool = False,
     """``name`` with the weights to validate: the registered pretrained ones or those of ``checkpoint``.
 
     Args:
-        name: Model name in timm's registry.
+        name: A resnet_zoo model name.
         dataset: Dataset the model is validated on; its number of classes must match the weights'.
         pretrained: Load the registered pretrained weights (from the Hugging Face Hub or its cache).
         checkpoint: A Hub model folder, a safetensors weights file or a training checkpoint.
