@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from resnet_zoo.augment import crop_flip, cutout_
-from resnet_zoo.data import CROP_PADDING, CifarSplit, DeviceLoader, load_cifar, missing_files, read_batch
+from resnet_zoo.data import (
+    CROP_PADDING, CifarSplit, DeviceLoader, download_cifar, load_cifar, missing_files, read_batch,
+)
 from resnet_zoo.errors import DataError
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
@@ -156,6 +158,13 @@ def test_meta_file_must_name_every_class(tmp_path):
     write_pickle(root / "cifar-10-batches-py" / "batches.meta", {"label_names": ["cat"]})
     with pytest.raises(DataError, match="batches.meta: 'label_names' must list 10 class names"):
         load_cifar(root, "cifar10", "test")
+
+
+def test_download_leaves_a_complete_folder_alone(tmp_path):
+    root = write_cifar(tmp_path)
+    before = {p.name: p.read_bytes() for p in (root / "cifar-10-batches-py").iterdir()}
+    download_cifar(root, "cifar10")  # would need the network (absent in tests) if it fetched anything
+    assert {p.name: p.read_bytes() for p in (root / "cifar-10-batches-py").iterdir()} == before
 
 
 def test_unknown_dataset(tmp_path):
