@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "docs" / "hooks"))
 
 import generate  # noqa: E402
 import model_table  # noqa: E402
-import reference  # noqa: E402
+import reference_sections  # noqa: E402
 import training_tables  # noqa: E402
 from published import read_published  # noqa: E402
 
@@ -159,7 +159,7 @@ def test_recipe_table_has_every_field_with_its_default():
 
 
 def test_commands_reference_has_every_command_in_order():
-    text = reference.commands_reference()
+    text = reference_sections.commands_reference()
     headings = [line[len("## resnet-zoo "):] for line in text.splitlines() if line.startswith("## ")]
     assert headings == list(COMMANDS)
     assert "usage: resnet-zoo train [-h] --model MODEL --data DIR" in text
@@ -167,14 +167,14 @@ def test_commands_reference_has_every_command_in_order():
 
 def test_api_reference_covers_every_public_module():
     pages = [p.read_text() for p in (ROOT / "docs" / "api").glob("*.md")]
-    assert reference.missing_api_modules(pages) == []
+    assert reference_sections.missing_api_modules(pages) == []
     without_hub = [page.replace("::: resnet_zoo.hub\n", "") for page in pages]
-    assert reference.missing_api_modules(without_hub) == ["resnet_zoo.hub"]
-    assert {"resnet_zoo", "resnet_zoo.fuse", "resnet_zoo_autoload"} <= set(reference.public_modules())
+    assert reference_sections.missing_api_modules(without_hub) == ["resnet_zoo.hub"]
+    assert {"resnet_zoo", "resnet_zoo.fuse", "resnet_zoo_autoload"} <= set(reference_sections.public_modules())
 
 
 def test_benchmark_reports_come_from_report_py(tmp_path):
-    assert reference.benchmark_reports(tmp_path) == "No benchmark results are committed yet."
+    assert reference_sections.benchmark_reports(tmp_path) == "No benchmark results are committed yet."
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     shutil.copy(ROOT / "benchmarks" / "report.py", tmp_path / "benchmarks" / "report.py")
     info = dict(family="cifar", task="inference", precision="fp32", fused=False, batch=8, image_size=32)
@@ -182,7 +182,7 @@ def test_benchmark_reports_come_from_report_py(tmp_path):
         {"fullname": f"b{i}", "extra_info": dict(info, model=model, mode="eager"), "stats": {"median": median}}
         for i, (model, median) in enumerate((("reference_resnet56", 0.004), ("cifar_resnet56", 0.002)))]}
     (tmp_path / "benchmarks" / "results" / "h200.json").write_text(json.dumps(results))
-    text = reference.benchmark_reports(tmp_path)
+    text = reference_sections.benchmark_reports(tmp_path)
     assert text.startswith("## Throughput on NVIDIA H200\n\nFrom `benchmarks/results/h200.json`.\n")
     assert "\n### Inference, fp32\n" in text and "(2.00x)" in text  # report.py's sections, one level down
 

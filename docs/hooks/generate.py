@@ -15,7 +15,7 @@ from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 
 import model_table
-import reference
+import reference_sections
 import training_tables
 from published import Published, read_published
 
@@ -60,8 +60,8 @@ class Sources:
             "recipe": training_tables.recipe_table,
             "datasets": training_tables.datasets_table,
             "training-runs": lambda: training_tables.training_runs(self.published),
-            "commands": reference.commands_reference,
-            "benchmarks": lambda: reference.benchmark_reports(self.root),
+            "commands": reference_sections.commands_reference,
+            "benchmarks": lambda: reference_sections.benchmark_reports(self.root),
         }
 
 
@@ -78,7 +78,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     """Fail the build if a public module has no ``::: module`` directive in the API reference pages."""
     pages = [f.content_string for f in files.documentation_pages() if f.src_uri.startswith(API_DIR)]
-    missing = reference.missing_api_modules(pages)
+    missing = reference_sections.missing_api_modules(pages)
     if missing:
         raise PluginError(f"the API reference (docs/{API_DIR}) does not document {', '.join(missing)}: "
                           f"add a '::: module' line for each")
