@@ -128,6 +128,16 @@ def test_sharded_export_lists_every_shard(tmp_path):
     assert verify(folder)["files"] == {s.name: sha256(s) for s in shards}
 
 
+def test_verify_checks_the_index_against_the_shards(tmp_path):
+    folder = export(timm.create_model("cifar_resnet20"), tmp_path / "m", tag="t", max_shard_size="400KB")
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    index["weight_map"]["fc.bias"] = "model-00001-of-00004.safetensors"
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(WeightsError, match=r"model-00001-of-00004\.safetensors: holds other tensors than "
+                                           r"model\.safetensors\.index\.json maps to it$"):
+        verify(folder)
+
+
 def test_reexport_replaces_the_whole_folder(tmp_path):
     model = timm.create_model("cifar_resnet20")
     folder = export(model, tmp_path / "m", tag="rz_cifar10", max_shard_size="400KB")

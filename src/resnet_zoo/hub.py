@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
+from safetensors import safe_open
 
 from .blocks import PadShortcut
 from .errors import WeightsError, ZooError
@@ -35,7 +36,7 @@ from .pretrained import hub_id
 from .resnet import ResNet
 from .weights import (
     SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, build_from_state_dict, check_state_dict, is_zoo_model,
-    read_metadata, read_state_dict, weight_files,
+    read_metadata, read_state_dict, read_weight_map, weight_files,
 )
 
 __all__ = [
@@ -522,8 +523,14 @@ def verify(folder: os.PathLike) -> Dict[str, Any]:
     if wrong or unlisted or absent:
         raise WeightsError(f"{folder / CARD_NAME}: SHA-256 does not match for {', '.join(wrong) or '-'}; "
                            f"not listed: {', '.join(unlisted) or '-'}; listed but absent: {', '.join(absent) or '-'}")
+    index = folder / SAFE_WEIGHTS_INDEX_NAME
+    weight_map = read_weight_map(index) if index.is_file() else None
     for file in files:
         metadata = read_metadata(file)
+        if weight_map is not None:
+            with safe_open(str(file), framework="pt") as f:
+                if set(f.keys()) != {k for k, name in weight_map.items() if name == file.name}:
+                    raise WeightsError(f"{file}: holds other tensors than {SAFE_WEIGHTS_INDEX_NAME} maps to it")
         missing = [k for k in REQUIRED_METADATA if k not in metadata]
         if missing:
             raise WeightsError(f"{file}: header metadata lacks {', '.join(missing)}")

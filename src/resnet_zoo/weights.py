@@ -24,7 +24,7 @@ from timm.models._pretrained import PretrainedCfg
 from .errors import WeightsError
 
 __all__ = [
-    "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "is_zoo_model", "weight_files",
+    "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "is_zoo_model", "read_weight_map", "weight_files",
     "read_metadata", "read_state_dict", "check_state_dict", "check_pretrained", "pretrained_overlay",
     "finish_pretrained_cfg", "infer_model_args", "build_from_state_dict",
 ]
@@ -53,17 +53,26 @@ def is_zoo_model(name: str) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 # files
 
-def _shard_names(index: Path) -> List[str]:
-    """Shard file names listed in a ``model.safetensors.index.json``, in order."""
+def read_weight_map(index: PathLike) -> Dict[str, str]:
+    """Tensor name -> shard file name, from a ``model.safetensors.index.json``.
+
+    Raises:
+        WeightsError: If the index is unreadable or names files that are not shards.
+    """
     try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        weight_map = json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise WeightsError(f"{index}: not a readable safetensors index ({type(e).__name__}: {e})") from None
-    names = sorted(set(weight_map.values())) if isinstance(weight_map, dict) else []
+    names = set(weight_map.values()) if isinstance(weight_map, dict) else set()
     if not names or not all(isinstance(n, str) and SHARD_NAME.fullmatch(n) for n in names):
         raise WeightsError(f"{index}: its weight_map must map tensor names to shard files named like "
-                           f"model-00001-of-00002.safetensors, got {names[:3]}")
-    return names
+                           f"model-00001-of-00002.safetensors, got {sorted(map(str, names))[:3]}")
+    return weight_map
+
+
+def _shard_names(index: Path) -> List[str]:
+    """Shard file names listed in a ``model.safetensors.index.json``, in order."""
+    return sorted(set(read_weight_map(index).values()))
 
 
 def weight_files(path: PathLike) -> List[Path]:
