@@ -23,26 +23,22 @@ def hub_id(model_name: str, tag: str) -> str:
     return f"{HF_HUB_ORG}/{model_name}.{tag}"
 
 
-def imagenet_cfg(**kwargs: Any) -> Dict[str, Any]:
-    """Pretrained cfg of an ImageNet-style model (224x224, ImageNet mean/std, 7x7 pool)."""
+def _cfg(**kwargs: Any) -> Dict[str, Any]:
+    """Fields shared by every resnet_zoo pretrained cfg, updated with ``kwargs``."""
     return {
-        "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7),
-        "crop_pct": 0.875, "interpolation": "bilinear",
-        "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
-        "first_conv": "conv1", "classifier": "fc",
+        "interpolation": "bilinear", "first_conv": "conv1", "classifier": "fc",
         "license": "apache-2.0", "paper_ids": PAPER_ID,
         **kwargs,
     }
+
+
+def imagenet_cfg(**kwargs: Any) -> Dict[str, Any]:
+    """Pretrained cfg of an ImageNet-style model (224x224, ImageNet mean/std, 7x7 pool)."""
+    return _cfg(num_classes=1000, input_size=(3, 224, 224), pool_size=(7, 7), crop_pct=0.875,
+                mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, **kwargs)
 
 
 def cifar_cfg(**kwargs: Any) -> Dict[str, Any]:
-    """Pretrained cfg of a CIFAR model (32x32, CIFAR-10 mean/std, 8x8 pool, no crop)."""
-    return {
-        "num_classes": 10, "input_size": (3, 32, 32), "pool_size": (8, 8),
-        "crop_pct": 1.0, "interpolation": "bilinear",
-        "mean": CIFAR10_MEAN, "std": CIFAR10_STD,
-        "first_conv": "conv1", "classifier": "fc",
-        "license": "apache-2.0", "paper_ids": PAPER_ID,
-        "label_names": CIFAR10_CLASSES,
-        **kwargs,
-    }
+    """Pretrained cfg of a CIFAR-10 model (32x32, CIFAR-10 mean/std, 8x8 pool, no crop)."""
+    return _cfg(num_classes=10, input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0,
+                mean=CIFAR10_MEAN, std=CIFAR10_STD, label_names=CIFAR10_CLASSES, **kwargs)
