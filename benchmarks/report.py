@@ -1,0 +1,177 @@
+"""Turn a pytest-benchmark JSON of ``test_models_speed.py`` into the Markdown tables the docs show.
+
+Usage: ``python benchmarks/report.py benchmarks/results/<name>.json [-o <name>.md]``
+
+One table per task and precision; each cell is images per second (batch / median time of a call) and, in
+parentheses, the ratio to the family's reference in the same task and precision, run eagerly: the plain
+CIFAR ResNet-56 (``benchmarks/reference.py``) for CIFAR models, timm ``resnet50`` for ImageNet models.
+A closing section checks the issue's targets.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+
+REFERENCES = {"cifar": "reference_resnet56", "imagenet": "timm_resnet50"}
+"""The model each family's ratios are measured against."""
+COLUMNS = (("eager", False), ("compile", False), ("eager", True), ("compile", True))
+"""Table columns as ``(mode, fused)``; training tables leave out the fused ones."""
+TASKS = ("train", "inference")
+PRECISIONS = ("fp32", "bf16")
+
+
+class Result(NamedTuple):
+    """One benchmark: what ran (its ``extra_info``) and the median time of a call."""
+
+    model: str
+    family: str
+    task: str
+    precision: str
+    mode: str
+    fused: bool
+    batch: int
+    image_size: int
+    median_s: float
+
+    @property
+    def key(self) -> Tuple[str, str, str, str, bool]:
+        return self.model, self.task, self.precision, self.mode, self.fused
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.median_s
+
+
+INFO_FIELDS = Result._fields[:-1]
+"""The ``extra_info`` fields that ``test_models_speed.py`` records for every benchmark."""
+
+
+def load_results(data: dict) -> List[Result]:
+    """The timed benchmarks of a pytest-benchmark JSON document (``--benchmark-disable`` runs hold none).
+
+    Raises:
+        ValueError: If a benchmark lacks the ``extra_info`` that ``test_models_speed.py`` records.
+    """
+    results = []
+    for bench in data.get("benchmarks", []):
+        info = bench.get("extra_info", {})
+        missing = [field for field in INFO_FIELDS if field not in info]
+        if missing:
+            raise ValueError(f"benchmark {bench.get('fullname', '?')} has no {', '.join(missing)} in extra_info; "
+                             f"report.py reads the JSON of benchmarks/test_models_speed.py")
+        results.append(Result(*(info[field] for field in INFO_FIELDS), bench["stats"]["median"]))
+    return results
+
+
+def _cell(result: Optional[Result], reference: Optional[Result]) -> str:
+    if result is None:
+        return "–"
+    rate = result.images_per_s
+    text = f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
+    return f"{text} ({result.images_per_s / reference.images_per_s:.2f}x)" if reference else text
+
+
+def _table(results: Dict[tuple, Result], models: Sequence[Tuple[str, str]], task: str, precision: str) -> List[str]:
+    shown = COLUMNS if task == "inference" else [c for c in COLUMNS if not c[1]]
+    titles = [mode + (" + fuse_bn" if fused else "") for mode, fused in shown]
+    lines = [f"| model | {' | '.join(titles)} |", "|---" * (len(titles) + 1) + "|"]
+    for model, family in models:
+        if not any((model, task, precision, mode, fused) in results for mode, fused in shown):
+            continue
+        reference = results.get((REFERENCES[family], task, precision, "eager", False))
+        cells = [_cell(results.get((model, task, precision, mode, fused)), reference) for mode, fused in shown]
+        lines.append(f"| {model} | {' | '.join(cells)} |")
+    return lines
+
+
+def _ratio(results: Dict[tuple, Result], key: tuple, reference_key: tuple) -> Optional[float]:
+    if key not in results or reference_key not in results:
+        return None
+    return results[key].images_per_s / results[reference_key].images_per_s
+
+
+def _targets(results: Dict[tuple, Result]) -> List[str]:
+    checks = []
+    for task in TASKS:
+        for precision in PRECISIONS:
+            for mode in ("eager", "compile"):
+                checks.append((f"zoo_resnet50 {task}, {precision}, {mode} vs timm resnet50", 1.0,
+                               ("zoo_resnet50", task, precision, mode, False),
+                               ("timm_resnet50", task, precision, mode, False)))
+    for precision in PRECISIONS:
+        checks.append((f"cifar_resnet56 inference, {precision}, fuse_bn + compile vs eager reference", 1.5,
+                       ("cifar_resnet56", "inference", precision, "compile", True),
+                       ("reference_resnet56", "inference", precision, "eager", False)))
+    lines = ["| target | ratio | required | met |", "|---|---|---|---|"]
+    for name, required, key, reference_key in checks:
+        ratio = _ratio(results, key, reference_key)
+        if ratio is None:
+            lines.append(f"| {name} | not measured | >= {required:.1f}x | – |")
+        else:
+            lines.append(f"| {name} | {ratio:.2f}x | >= {required:.1f}x | {'yes' if ratio >= required else 'no'} |")
+    return lines
+
+
+def _models_in_order(results: Iterable[Result]) -> List[Tuple[str, str]]:
+    """``(model, family)`` in run order, references first within each family."""
+    seen = {}
+    for result in results:
+        seen.setdefault(result.model, result.family)
+    return sorted(seen.items(), key=lambda item: (item[1] != "cifar", item[0] not in REFERENCES.values()))
+
+
+def markdown_report(data: dict) -> str:
+    """The Markdown report of a pytest-benchmark JSON document: header, one table per task and precision,
+    and the targets.
+
+    Raises:
+        ValueError: If the document holds no timed benchmark of ``test_models_speed.py``.
+    """
+    loaded = load_results(data)
+    if not loaded:
+        raise ValueError("the JSON holds no timed benchmark (was it written with --benchmark-disable?)")
+    results = {r.key: r for r in loaded}
+    models = _models_in_order(loaded)
+    machine = data.get("machine_info", {})
+    sizes = sorted({(r.family, r.task, r.batch, r.image_size) for r in loaded})
+    lines = [f"# Throughput on {machine.get('bench_device_name', 'unknown device')}", "",
+             f"torch {machine.get('torch', '?')}, torchvision {machine.get('torchvision', '?')}, "
+             f"timm {machine.get('timm', '?')}, resnet_zoo {machine.get('resnet_zoo', '?')}; "
+             f"run {data.get('datetime', '?')}.", "",
+             "Images per second (batch / median time of a call; higher is better) and, in parentheses, the ratio "
+             "to the eager reference of the same task and precision: the plain CIFAR ResNet-56 for CIFAR "
+             "models, timm `resnet50` for ImageNet models. `bf16` is bf16 autocast with channels_last.", "",
+             "Batch sizes: " + "; ".join(f"{family} {task} {batch} at {size}x{size}"
+                                         for family, task, batch, size in sizes) + "."]
+    for task in TASKS:
+        for precision in PRECISIONS:
+            if any(r.task == task and r.precision == precision for r in loaded):
+                lines += ["", f"## {'Training step' if task == 'train' else 'Inference'}, {precision}", ""]
+                lines += _table(results, models, task, precision)
+    lines += ["", "## Targets", ""] + _targets(results)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line: write the report of a results JSON to stdout or ``-o``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", type=Path, help="pytest-benchmark JSON of benchmarks/test_models_speed.py")
+    parser.add_argument("-o", "--output", type=Path, help="Markdown file to write (default: stdout)")
+    args = parser.parse_args(argv)
+    try:
+        report = markdown_report(json.loads(args.json.read_text()))
+    except (OSError, ValueError) as err:
+        print(f"report.py: {args.json}: {err}", file=sys.stderr)
+        return 1
+    if args.output:
+        tmp = args.output.with_suffix(args.output.suffix + ".tmp")
+        tmp.write_text(report)
+        tmp.replace(args.output)
+    else:
+        sys.stdout.write(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
