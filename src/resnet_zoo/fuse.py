@@ -37,9 +37,9 @@ Pair = Tuple[nn.Module, str, str]
 
 
 def _named_pairs(module: nn.Module) -> List[Tuple[str, str]]:
-    """Child names ``(conv, bn)`` of ``module`` where the BatchNorm directly follows the convolution."""
+    """Names of the children of ``module`` where the second one is applied to the first one's output."""
     if isinstance(module, IN_ORDER_CONTAINERS):
-        names = list(module._modules)
+        names = [name for name, _ in module.named_children()]
         return list(zip(names, names[1:]))
     for module_type, pairs in CONV_BN_PAIRS.items():
         if isinstance(module, module_type):
