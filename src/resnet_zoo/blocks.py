@@ -10,16 +10,31 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath, register_notrace_function
 
+DeviceLike = Optional[Union[str, torch.device]]
+"""Where parameters are created (``None``: the default device), as in ``torch.nn`` layers."""
+
 SHORTCUTS = ("A", "B")
 """Valid shortcut types: ``"A"`` zero-pads the identity, ``"B"`` projects it with a 1x1 conv + BN."""
 
 
-def conv3x3(in_chs: int, out_chs: int, stride: int = 1, device=None, dtype=None) -> nn.Conv2d:
+def conv3x3(
+        in_chs: int,
+        out_chs: int,
+        stride: int = 1,
+        device: DeviceLike = None,
+        dtype: Optional[torch.dtype] = None,
+) -> nn.Conv2d:
     """3x3 convolution with padding 1 and no bias (a BatchNorm always follows)."""
     return nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=1, bias=False, device=device, dtype=dtype)
 
 
-def conv1x1(in_chs: int, out_chs: int, stride: int = 1, device=None, dtype=None) -> nn.Conv2d:
+def conv1x1(
+        in_chs: int,
+        out_chs: int,
+        stride: int = 1,
+        device: DeviceLike = None,
+        dtype: Optional[torch.dtype] = None,
+) -> nn.Conv2d:
     """1x1 convolution with no bias (a BatchNorm always follows)."""
     return nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False, device=device, dtype=dtype)
 
@@ -44,8 +59,8 @@ class BasicBlock(nn.Module):
             stride: int = 1,
             downsample: Optional[nn.Module] = None,
             drop_path: float = 0.,
-            device=None,
-            dtype=None,
+            device: DeviceLike = None,
+            dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
@@ -91,8 +106,8 @@ class Bottleneck(nn.Module):
             stride: int = 1,
             downsample: Optional[nn.Module] = None,
             drop_path: float = 0.,
-            device=None,
-            dtype=None,
+            device: DeviceLike = None,
+            dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
@@ -170,8 +185,8 @@ def make_shortcut(
         in_chs: int,
         out_chs: int,
         stride: int,
-        device=None,
-        dtype=None,
+        device: DeviceLike = None,
+        dtype: Optional[torch.dtype] = None,
 ) -> Optional[nn.Module]:
     """Shortcut for a block whose input is ``in_chs`` channels and output ``out_chs`` at ``stride``.
 
@@ -196,8 +211,8 @@ def make_stage(
         stride: int,
         shortcut: str = "B",
         drop_path_rates: Sequence[float] = (),
-        device=None,
-        dtype=None,
+        device: DeviceLike = None,
+        dtype: Optional[torch.dtype] = None,
 ) -> nn.Sequential:
     """A stage of ``depth`` blocks; the first one carries the stride and the shortcut.
 

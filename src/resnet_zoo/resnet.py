@@ -17,7 +17,7 @@ from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_c
 from timm.models._features import feature_take_indices
 from timm.models._pretrained import PretrainedCfg
 
-from .blocks import BasicBlock, Block, Bottleneck, check_input, check_shortcut, make_stage
+from .blocks import BasicBlock, Block, Bottleneck, DeviceLike, check_input, check_shortcut, make_stage
 from .pretrained import CIFAR10_TAG, cifar_cfg, hub_id, imagenet_cfg
 
 __all__ = ["ResNet"]
@@ -62,8 +62,8 @@ class ResNet(nn.Module):
             drop_rate: float = 0.,
             drop_path_rate: float = 0.,
             zero_init_last: bool = True,
-            device=None,
-            dtype=None,
+            device: DeviceLike = None,
+            dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
         if stem not in STEMS:
@@ -110,7 +110,12 @@ class ResNet(nn.Module):
         self.global_pool, self.fc = self._make_head(global_pool, **dd)
         self.init_weights(zero_init_last)
 
-    def _make_head(self, global_pool: str, device=None, dtype=None) -> Tuple[SelectAdaptivePool2d, nn.Module]:
+    def _make_head(
+            self,
+            global_pool: str,
+            device: DeviceLike = None,
+            dtype: Optional[torch.dtype] = None,
+    ) -> Tuple[SelectAdaptivePool2d, nn.Module]:
         pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=bool(global_pool))  # "": keep NCHW
         in_features = self.num_features * pool.feat_mult()
         self.head_hidden_size = in_features
