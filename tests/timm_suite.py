@@ -29,7 +29,7 @@ def timm_test_file(cache: Path) -> Path:
         return target
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", f"timm=={version}", "--no-binary", ":all:",
-                        "--no-deps", "--no-build-isolation", "-q", "-d", tmp], check=True)
+                        "--no-deps", "-q", "-d", tmp], check=True)
         sdist = next(Path(tmp).glob("timm-*.tar.gz"))
         with tarfile.open(sdist) as tar:
             member = tar.getmember(f"timm-{version}/tests/test_models.py")
