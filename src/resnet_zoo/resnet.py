@@ -246,6 +246,8 @@ class ResNet(nn.Module):
         take_indices, max_index = feature_take_indices(len(self.feature_info), indices)
         for name in self.stage_names[max_index:]:
             setattr(self, name, nn.Sequential())  # empty, so forward and checkpoint_seq still iterate it
+        if max_index == 0:
+            self.maxpool = nn.Identity()  # the stem tap is taken before the pooling
         if max_index < len(self.stage_names):
             self.num_features = self.head_hidden_size = self.feature_info[max_index]["num_chs"]
         if prune_head or max_index < len(self.stage_names):
