@@ -3,11 +3,10 @@ from dataclasses import dataclass
 from typing import Any, List, Mapping, Sequence, Tuple
 
 import timm
-import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.blocks import PadShortcut
+from resnet_zoo.hub import count_macs
 from resnet_zoo.weights import is_zoo_model
 
 from md_format import format_percent, markdown_table
@@ -49,14 +48,6 @@ def zoo_models() -> List[str]:
     """Names of the architectures resnet_zoo registers in timm, CIFAR family first, by depth."""
     return sorted((n for n in timm.list_models() if is_zoo_model(n)),
                   key=lambda n: (not n.startswith("cifar_"), int(n.rsplit("resnet", 1)[1])))
-
-
-def count_macs(model: torch.nn.Module, input_size: Sequence[int]) -> int:
-    """Multiply-accumulates (FLOPs / 2, as `FlopCounterMode` counts them) of ``model`` on one image."""
-    x = torch.empty(1, *input_size, device=next(model.parameters()).device)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model.eval()(x)
-    return counter.get_total_flops() // 2
 
 
 def model_facts(name: str, **kwargs: Any) -> ModelFacts:

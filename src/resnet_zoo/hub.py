@@ -150,7 +150,7 @@ def export(
         card = _model_card(
             config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
             wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
-            macs=_count_macs(rebuilt, config), has_curve=records is not None)
+            macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None)
         _write_text(staged / CARD_NAME, card)
         verify(staged)
         _replace_folder(staged, out_dir)
@@ -243,11 +243,18 @@ def _build_from_config(config: Mapping[str, Any], device: str = "meta") -> ResNe
                              **config.get("model_args", {}))
 
 
-def _count_macs(model: ResNet, config: Mapping[str, Any]) -> int:
-    """Multiply-accumulates of one forward pass at the config's input size (``model`` may be on ``meta``)."""
+def count_macs(model: torch.nn.Module, input_size: Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass on one image (FLOPs / 2, as ``FlopCounterMode`` counts them).
+
+    Args:
+        model: The model; it may live on the ``meta`` device (nothing is computed, only counted).
+        input_size: ``(C, H, W)`` of the image.
+
+    Returns:
+        The number of multiply-accumulates.
+    """
     from torch.utils.flop_counter import FlopCounterMode
-    device = next(model.parameters()).device
-    x = torch.empty(1, *config["pretrained_cfg"]["input_size"], device=device)
+    x = torch.empty(1, *input_size, device=next(model.parameters()).device)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model.eval()(x)
     return counter.get_total_flops() // 2
