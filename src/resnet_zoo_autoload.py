@@ -56,7 +56,8 @@ def _register() -> None:
 class TimmImportHook:
     """`sys.meta_path` finder that runs `_register` right after timm's first import has finished."""
 
-    def find_spec(self, fullname: str, path=None, target=None) -> "ModuleSpec | None":
+    def find_spec(self, fullname: str, path: "Sequence[str] | None" = None,
+                  target: "ModuleType | None" = None) -> "ModuleSpec | None":
         """Find timm with the other finders and wrap its loader; the hook leaves `sys.meta_path` here.
 
         Args:
