@@ -20,6 +20,7 @@ COMMANDS = {
     "publish": ("resnet_zoo.hub", "validate a Hub model folder and upload it"),
     "convert": ("resnet_zoo.convert", "convert a torchvision/timm/CIFAR checkpoint into a Hub model folder"),
 }
+"""Command name -> (module that implements it, one-line help)."""
 
 
 def build_parser(argv: List[str]) -> argparse.ArgumentParser:

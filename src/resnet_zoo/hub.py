@@ -46,9 +46,13 @@ __all__ = [
 ]
 
 CONFIG_NAME = "config.json"
+"""timm's model config in a Hub folder."""
 CARD_NAME = "README.md"
+"""The model card in a Hub folder."""
 TRAIN_LOG_NAME = "train_log.jsonl"
+"""The JSON-lines training log copied into a Hub folder."""
 CURVE_NAME = "training_curve.png"
+"""The training-curve plot drawn from the training log."""
 
 METRICS = {
     "top1": ("accuracy", "Top-1 accuracy (%)"),

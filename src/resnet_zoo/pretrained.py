@@ -10,12 +10,15 @@ CIFAR10_TAG = "rz_cifar10"
 """Tag of the CIFAR-10 weights trained by this project's recipe."""
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+"""Per-channel mean of the CIFAR-10 train images, in [0, 1] units."""
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+"""Per-channel standard deviation of the CIFAR-10 train images, in [0, 1] units."""
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
 
 PAPER_ID = "arXiv:1512.03385"
+"""He et al., Deep Residual Learning for Image Recognition (CVPR 2016)."""
 
 
 def hub_id(model_name: str, tag: str) -> str:

@@ -23,6 +23,7 @@ from .pretrained import CIFAR10_TAG, cifar_cfg, hub_id, imagenet_cfg
 __all__ = ["ResNet"]
 
 STEMS = ("imagenet", "cifar")
+"""Stem types of `ResNet`: 7x7/2 conv + max-pool (ImageNet) or 3x3/1 conv (CIFAR)."""
 
 
 class ResNet(nn.Module):

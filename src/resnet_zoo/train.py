@@ -52,7 +52,9 @@ LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; the default ``--lr`` scales it linearly with the batch size."""
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
+"""Training checkpoint in the run folder, replaced atomically after each epoch."""
 LOG_FILE = "train_log.jsonl"
+"""JSON-lines log in the run folder, one object per epoch."""
 
 OPTIMIZER_PREFIX = "optimizer."
 RNG_PREFIX = "rng."

@@ -34,7 +34,9 @@ WEIGHTS_ENV = "RESNET_ZOO_WEIGHTS"
 ``hub/``); such a sub-folder takes precedence over the Hub for the registered weights ``<model>.<tag>``."""
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
+"""The single weights file of a Hub folder."""
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+"""The index of a sharded Hub folder: tensor name -> shard file."""
 SHARD_NAME = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 """Name of a shard, as ``huggingface_hub.split_torch_state_dict_into_shards`` writes them."""
 
