@@ -28,3 +28,21 @@ def test_shipped_weights_load_by_name_through_the_weights_folder(folder, monkeyp
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
     model = timm.create_model(folder.name, pretrained=True)
     assert Path(model.pretrained_cfg["file"]).is_relative_to(folder)
+
+
+def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch):
+    """``validate --pretrained`` on the full CIFAR-10 test set gives the card's top-1 to the hundredth."""
+    import argparse
+
+    from resnet_zoo.hub import verify
+    from resnet_zoo.validate import validate
+
+    folder = HUB / "cifar_resnet20.rz_cifar10"
+    card = verify(folder)["metrics"]
+    monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
+    metrics = validate(argparse.Namespace(
+        model="cifar_resnet20", pretrained=True, checkpoint=None, data=cifar10_root, dataset="cifar10",
+        download=False, batch_size=1000, subset=None, device="cpu"))
+    assert metrics.images == 10_000
+    assert round(metrics.top1, 2) == round(card["top1"], 2)
+    assert round(metrics.top5, 2) == round(card["top5"], 2)

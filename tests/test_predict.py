@@ -60,3 +60,16 @@ def test_cli_predict_unreadable_image(checkpoint, tmp_path, capsys):
     bad.write_bytes(b"hello")
     assert main(["predict", "--checkpoint", str(path), str(bad)]) == 1
     assert f"cannot read image {bad}" in capsys.readouterr().err
+
+
+def test_readme_main_job_classifies_the_samples_with_the_shipped_weights(monkeypatch, capsys):
+    """`RESNET_ZOO_WEIGHTS=hub resnet-zoo predict --pretrained`: the README's first command, no network."""
+    from pathlib import Path
+
+    from resnet_zoo.weights import WEIGHTS_ENV
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(Path(__file__).resolve().parents[1] / "hub"))
+    assert main(["predict", "--pretrained", "--json", "--top-k", "1"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    correct = [Path(r["image"]).name.startswith(r["top"][0]["label"] + "_test") for r in results]
+    assert len(correct) == 10 and sum(correct) >= 9  # the shipped cifar_resnet20 gets all ten right
