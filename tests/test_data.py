@@ -1,4 +1,5 @@
-"""CIFAR reading (real files, str and bytes keys, CIFAR-100, every kind of bad folder) and device batches."""
+"""CIFAR reading (real files, str and bytes keys, CIFAR-100, every kind of bad folder) and device batches,
+alone and split across processes."""
 import os
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from resnet_zoo.augment import crop_flip, cutout_
 from resnet_zoo.data import (
     CROP_PADDING, CifarSplit, DeviceLoader, download_cifar, load_cifar, missing_files, read_batch,
 )
-from resnet_zoo.errors import DataError
+from resnet_zoo.distributed import Ranks
+from resnet_zoo.errors import DataError, ZooError
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
 from fake_cifar import fake_images, write_cifar, write_pickle
@@ -197,25 +199,27 @@ def test_crop_flip_takes_windows_of_the_padded_image():
     p = CROP_PADDING
     padded = torch.nn.functional.pad(split.images, (0, 0, p, p, p, p))
     index = torch.arange(63, -1, -1)
-    crops = crop_flip(padded, index, 32, torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    offsets = torch.randint(0, 2 * p + 1, (64, 2), generator=generator)
+    flip = torch.rand(64, generator=generator) < 0.5
+    crops = crop_flip(padded, index, 32, offsets, flip)
     assert crops.shape == (64, 32, 32, 3) and crops.dtype == torch.uint8
     found = [find_crop(crops[i], split.images[index[i]]) for i in range(64)]
-    assert all(len(f) == 1 for f in found)  # random images: each crop matches exactly one window
-    windows = {next(iter(f)) for f in found}
-    assert len({w[2] for w in windows}) == 2 and len({w[:2] for w in windows}) > 20  # flips and offsets vary
+    assert found == [{(*offsets[i].tolist(), int(flip[i]))} for i in range(64)]  # random images: one window each
 
 
 def test_cutout_zeroes_one_clipped_square_per_image():
     images = (torch.randn(200, 3, 32, 32).abs() + 1).contiguous(memory_format=torch.channels_last)
-    out = cutout_(images.clone(), 8, torch.Generator().manual_seed(0))
+    centres = torch.randint(0, 32, (200, 2), generator=torch.Generator().manual_seed(0))
+    out = cutout_(images.clone(), 8, centres)
     assert out.is_contiguous(memory_format=torch.channels_last)
     zero = out == 0
     assert torch.equal(zero.all(1), zero.any(1))  # all channels or none
-    for mask in zero[:, 0]:
+    for mask, (row, col) in zip(zero[:, 0], centres.tolist()):
         rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
-        assert 4 <= len(rows) <= 8 and 4 <= len(cols) <= 8
+        assert rows.tolist() == list(range(max(row - 4, 0), min(row + 4, 32)))
+        assert cols.tolist() == list(range(max(col - 4, 0), min(col + 4, 32)))
         assert mask.sum() == len(rows) * len(cols)  # a full rectangle
-        assert rows.diff().eq(1).all() and cols.diff().eq(1).all()
     assert torch.equal(out[~zero], images[~zero])
 
 
@@ -264,3 +268,37 @@ def test_train_batches_follow_the_generator():
 def test_training_loader_needs_a_generator():
     with pytest.raises(ValueError, match="needs a generator"):
         DeviceLoader(numbered_split(4), 2, CIFAR10_MEAN, CIFAR10_STD, train=True)
+
+
+@pytest.mark.parametrize("cutout", [0, 8])
+def test_processes_split_each_training_batch_in_order(cutout):
+    """What N processes train on in a step is the single process's batch, whatever N (see distributed.py)."""
+    split = numbered_split(70)
+
+    def batches(ranks: Ranks):
+        loader = DeviceLoader(split, 16, CIFAR10_MEAN, CIFAR10_STD, train=True, cutout=cutout,
+                              generator=torch.Generator().manual_seed(5), ranks=ranks)
+        assert len(loader) == 4
+        return [batch for _ in range(2) for batch in loader]  # two epochs
+
+    alone = batches(Ranks())
+    for world_size in (2, 4):
+        parts = [batches(Ranks(rank, world_size)) for rank in range(world_size)]
+        for step, (images, labels) in enumerate(alone):
+            assert all(len(part[step][1]) == 16 // world_size for part in parts)
+            assert torch.equal(torch.cat([part[step][0] for part in parts]), images)
+            assert torch.equal(torch.cat([part[step][1] for part in parts]), labels)
+
+
+def test_processes_evaluate_disjoint_shards_that_cover_the_split():
+    split = numbered_split(10)
+    loaders = [DeviceLoader(split, 2, CIFAR10_MEAN, CIFAR10_STD, ranks=Ranks(rank, 3)) for rank in range(3)]
+    assert [loader.num_images for loader in loaders] == [3, 3, 4]
+    labels = [torch.cat([y for _, y in loader]).tolist() for loader in loaders]
+    assert labels == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+
+
+def test_a_global_batch_must_split_evenly():
+    with pytest.raises(ZooError, match="--batch-size 16 .the global batch. must be a multiple of the 3 processes"):
+        DeviceLoader(numbered_split(32), 16, CIFAR10_MEAN, CIFAR10_STD, train=True,
+                     generator=torch.Generator(), ranks=Ranks(0, 3))

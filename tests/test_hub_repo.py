@@ -30,19 +30,18 @@ def test_shipped_weights_load_by_name_through_the_weights_folder(folder, monkeyp
     assert Path(model.pretrained_cfg["file"]).is_relative_to(folder)
 
 
-def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch):
+def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch, capsys):
     """``validate --pretrained`` on the full CIFAR-10 test set gives the card's top-1 to the hundredth."""
-    import argparse
+    import json
 
+    from resnet_zoo.cli import main
     from resnet_zoo.hub import verify
-    from resnet_zoo.validate import validate
 
-    folder = HUB / "cifar_resnet20.rz_cifar10"
-    card = verify(folder)["metrics"]
+    card = verify(HUB / "cifar_resnet20.rz_cifar10")["metrics"]
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
-    metrics = validate(argparse.Namespace(
-        model="cifar_resnet20", pretrained=True, checkpoint=None, data=cifar10_root, dataset="cifar10",
-        download=False, batch_size=1000, subset=None, device="cpu"))
-    assert metrics.images == 10_000
-    assert round(metrics.top1, 2) == round(card["top1"], 2)
-    assert round(metrics.top5, 2) == round(card["top5"], 2)
+    assert main(["validate", "--model", "cifar_resnet20", "--pretrained", "--data", str(cifar10_root),
+                 "--device", "cpu", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["images"] == 10_000
+    assert round(metrics["top1"], 2) == round(card["top1"], 2)
+    assert round(metrics["top5"], 2) == round(card["top5"], 2)

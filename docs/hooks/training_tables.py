@@ -8,6 +8,8 @@ import griffe
 import timm
 
 from resnet_zoo.data import DATASETS, CifarSpec
+from resnet_zoo.datasets import IMAGEFOLDER, default_tag
+from resnet_zoo.imagefolder import SPLIT_FOLDERS
 from resnet_zoo.train import Recipe
 
 from md_format import fenced, format_percent, markdown_table
@@ -42,6 +44,9 @@ def datasets_table() -> str:
     """The supported datasets: folder under ``--data``, classes, tag of the weights and normalisation."""
     rows = [(f"`{s.name}`", s.title, f"`{s.folder}/`", str(s.num_classes), f"`{s.tag}`",
              ", ".join(map(str, s.mean)), ", ".join(map(str, s.std))) for s in DATASETS.values()]
+    folders = ", ".join(f"`{folder}/`" for folder in SPLIT_FOLDERS.values())
+    rows.append((f"`{IMAGEFOLDER}`", "an ImageFolder tree", folders, "one per class folder",
+                 f"`{default_tag(IMAGEFOLDER)}`", "the model's (ImageNet's)", "the model's (ImageNet's)"))
     return markdown_table(("`--dataset`", "Dataset", "Folder", "Classes", "Tag", "Mean", "Std"), rows)
 
 

@@ -1,9 +1,10 @@
-"""Batched CIFAR augmentations that run where the images are (GPU or CPU), drawing from one generator.
+"""Batched CIFAR augmentations that run where the images are (GPU or CPU).
 
 Each function transforms a whole batch with a few tensor operations and no Python loop over images, so
-augmenting never makes the accelerator wait on the host.
+augmenting never makes the accelerator wait on the host. The random parameters (crop offsets, flips, cutout
+centres) are inputs, drawn by the caller (`resnet_zoo.data.DeviceLoader` draws them once per epoch).
 """
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 
@@ -12,9 +13,10 @@ def crop_flip(
         padded: torch.Tensor,
         index: torch.Tensor,
         size: int,
-        generator: Optional[torch.Generator] = None,
+        offsets: torch.Tensor,
+        flip: torch.Tensor,
 ) -> torch.Tensor:
-    """Random ``size`` x ``size`` crops of the padded images ``padded[index]``, each mirrored with probability 1/2.
+    """``size`` x ``size`` crops of the padded images ``padded[index]`` at ``offsets``, mirrored where ``flip``.
 
     The crop and the flip are one gather, so the padded images are read once and nothing else is written.
 
@@ -22,38 +24,34 @@ def crop_flip(
         padded: Padded images ``(N, H + 2p, W + 2p, C)``, channels last (any dtype).
         index: Which images to crop, ``(B,)``.
         size: Side of the crops (the unpadded image side).
-        generator: Source of the crop offsets and flips.
+        offsets: Top and left corner of each crop in the padded image, ``(B, 2)``.
+        flip: Which crops to mirror left to right, ``(B,)`` bool.
 
     Returns:
         The crops ``(B, size, size, C)``, channels last, in the dtype of ``padded``.
     """
-    n, device = index.numel(), padded.device
-    offsets = torch.randint(0, padded.shape[1] - size + 1, (2, n, 1), device=device, generator=generator)
-    flip = torch.rand(n, 1, device=device, generator=generator) < 0.5
-    steps = torch.arange(size, device=device)
-    rows = offsets[0] + steps
-    cols = offsets[1] + torch.where(flip, size - 1 - steps, steps)
+    steps = torch.arange(size, device=padded.device)
+    rows = offsets[:, :1] + steps
+    cols = offsets[:, 1:] + torch.where(flip[:, None], size - 1 - steps, steps)
     return padded[index[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def cutout_(images: torch.Tensor, size: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Zero one ``size`` x ``size`` square per image in place, centred anywhere and clipped at the borders.
+def cutout_(images: torch.Tensor, size: int, centres: torch.Tensor) -> torch.Tensor:
+    """Zero one ``size`` x ``size`` square per image in place, around ``centres`` and clipped at the borders.
 
     Cutout (DeVries & Taylor, 2017); on normalised images zero is the dataset mean.
 
     Args:
         images: Batch ``(B, C, H, W)``.
         size: Side of the square.
-        generator: Source of the square centres.
+        centres: Row and column of each square's centre, ``(B, 2)``.
 
     Returns:
         ``images``, with the squares zeroed (its memory format is kept).
     """
-    n, _, h, w = images.shape
-    device = images.device
-    top = torch.randint(0, h, (n, 1), device=device, generator=generator) - size // 2
-    left = torch.randint(0, w, (n, 1), device=device, generator=generator) - size // 2
-    rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
+    _, _, h, w = images.shape
+    top, left = (centres - size // 2).split(1, dim=1)
+    rows, cols = torch.arange(h, device=images.device), torch.arange(w, device=images.device)
     in_rows = (rows >= top) & (rows < top + size)
     in_cols = (cols >= left) & (cols < left + size)
     return images.masked_fill_((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0.)
@@ -78,7 +76,6 @@ class Normalize:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Normalise a batch ``(B, H, W, C)`` of uint8 pixels into ``(B, C, H, W)`` float32."""
-        x = images.permute(0, 3, 1, 2).float()  # a channels_last view of the NHWC pixels
-        if not self.channels_last:
-            x = x.contiguous()
+        x = images.permute(0, 3, 1, 2).float()  # NHWC pixels are a channels_last view
+        x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         return x.sub_(self.shift).div_(self.scale)

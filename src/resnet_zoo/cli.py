@@ -13,8 +13,8 @@ from .errors import ZooError
 
 COMMANDS = {
     "predict": ("resnet_zoo.predict", "classify image files with a (pretrained) model"),
-    "validate": ("resnet_zoo.validate", "top-1/top-5/loss/throughput on a CIFAR test split"),
-    "train": ("resnet_zoo.train", "train a CIFAR model with the zoo's recipe"),
+    "validate": ("resnet_zoo.validate", "top-1/top-5/loss/throughput on a test split (CIFAR or an image folder)"),
+    "train": ("resnet_zoo.train", "train with the zoo's recipe, on one device or under torchrun"),
     "export": ("resnet_zoo.hub", "write a Hub model folder (config.json, model.safetensors, model card)"),
     "verify": ("resnet_zoo.hub", "check a Hub model folder: checksum, tensors, metadata"),
     "publish": ("resnet_zoo.hub", "validate a Hub model folder and upload it"),

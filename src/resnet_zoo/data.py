@@ -6,7 +6,8 @@
   cannot run code. Keys may be ``str`` or ``bytes`` (Python 2 pickles read either way).
 * `download_cifar` fetches and unpacks the official archive with torchvision (checksum-verified).
 * `DeviceLoader` holds a whole split as uint8 on the training device and augments it there (random crop with
-  zero padding, horizontal flip, optional cutout), so the accelerator never waits on the CPU.
+  zero padding, horizontal flip, optional cutout), so the accelerator never waits on the CPU; under
+  ``torchrun`` each process takes its part of every batch.
 """
 import codecs
 import math
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import Normalize, crop_flip, cutout_
+from .distributed import Ranks, rank_slice, shard
 from .errors import DataError
 from .pretrained import CIFAR10_MEAN, CIFAR10_STD, CIFAR10_TAG
 
@@ -290,23 +292,29 @@ class DeviceLoader:
 
     Training batches are drawn in a random order and augmented with a random 32x32 crop of the image
     zero-padded by `CROP_PADDING`, a horizontal flip with probability 1/2 and, if ``cutout`` > 0, a cutout
-    square; the last partial batch is dropped, so every step has the same shapes (as CUDA graphs need).
-    Evaluation batches are in order, unaugmented, and cover every image.
+    square. The order and every image's augmentation are drawn once per epoch from ``generator``, for the
+    global batches of all processes of the run; this process takes its part of each (see
+    `resnet_zoo.distributed`). The last partial batch is dropped, so every step has the same shapes (as CUDA
+    graphs need). Evaluation batches are this process's `resnet_zoo.distributed.shard` of the images, in
+    order, unaugmented.
 
     Args:
         split: The images and labels.
-        batch_size: Images per batch.
+        batch_size: Images per batch: for training the global batch of all processes, for evaluation this
+            process's batch.
         mean: Per-channel mean used for normalisation, in [0, 1] units (from the model's pretrained_cfg).
         std: Per-channel standard deviation, in [0, 1] units.
         device: Where the images are kept and the batches are made.
         train: Shuffle, augment and drop the last partial batch.
         cutout: Side of the cutout square (0: none); training only.
-        generator: Source of the order and the augmentations; its device must be ``device``. Required for
-            training.
+        generator: Source of the order and the augmentations; its device must be ``device``, and its state
+            the same in every process. Required for training.
         channels_last: Yield batches in ``torch.channels_last`` memory format.
+        ranks: This process's place in the run.
 
     Raises:
         ValueError: For training without a generator, or a non-positive batch size.
+        ZooError: If a training batch does not split evenly across the processes.
     """
 
     def __init__(
@@ -320,41 +328,52 @@ class DeviceLoader:
             cutout: int = 0,
             generator: Optional[torch.Generator] = None,
             channels_last: bool = False,
+            ranks: Ranks = Ranks(),
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if train and generator is None:
             raise ValueError("a training DeviceLoader needs a generator")
+        if train:
+            ranks.split(batch_size)
         self.batch_size = batch_size
         self.train = train
         self.cutout = cutout
         self.generator = generator
-        self.num_images = len(split)
-        self.labels = split.labels.to(device)
-        images = split.images.to(device)
+        self.ranks = ranks
+        self.device = torch.device(device)
+        part = slice(None) if train else shard(len(split), ranks)
+        self.labels = split.labels[part].to(device)
+        self.num_images = len(self.labels)
+        images = split.images[part].to(device)
         if train:  # pad once: each step then only gathers its crops
             p = CROP_PADDING
             images = F.pad(images, (0, 0, p, p, p, p))
         self.images = images
-        self.normalize = Normalize(mean, std, self.labels.device, channels_last)
+        self.normalize = Normalize(mean, std, self.device, channels_last)
 
     def __len__(self) -> int:
-        """Batches per pass."""
+        """Batches per pass (global batches, for training)."""
         if self.train:
             return self.num_images // self.batch_size
         return math.ceil(self.num_images / self.batch_size)
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(images, labels)``: float32 ``(B, 3, 32, 32)`` and int64 ``(B,)``, on the device."""
-        bs = self.batch_size
-        if self.train:
-            order = torch.randperm(self.num_images, device=self.labels.device, generator=self.generator)
+        if not self.train:
+            for i in range(0, self.num_images, self.batch_size):
+                yield self.normalize(self.images[i:i + self.batch_size]), self.labels[i:i + self.batch_size]
+            return
+        n, g, device = self.num_images, self.generator, self.device
+        order = torch.randperm(n, device=device, generator=g)
+        offsets = torch.randint(0, 2 * CROP_PADDING + 1, (n, 2), device=device, generator=g)
+        flips = torch.rand(n, device=device, generator=g) < 0.5
+        if self.cutout:
+            centres = torch.randint(0, IMAGE_SIZE, (n, 2), device=device, generator=g)
         for i in range(len(self)):
-            if self.train:
-                index = order[i * bs:(i + 1) * bs]
-                images = self.normalize(crop_flip(self.images, index, IMAGE_SIZE, self.generator))
-                if self.cutout:
-                    images = cutout_(images, self.cutout, self.generator)
-                yield images, self.labels[index]
-            else:
-                yield self.normalize(self.images[i * bs:(i + 1) * bs]), self.labels[i * bs:(i + 1) * bs]
+            part = rank_slice(i, self.batch_size, self.ranks)
+            index = order[part]
+            images = self.normalize(crop_flip(self.images, index, IMAGE_SIZE, offsets[part], flips[part]))
+            if self.cutout:
+                images = cutout_(images, self.cutout, centres[part])
+            yield images, self.labels[index]

@@ -1,6 +1,7 @@
-"""``resnet-zoo train``: the zoo's CIFAR recipe, fast on one GPU and reproducible.
+"""``resnet-zoo train``: the zoo's CIFAR recipe, fast on one GPU, reproducible, and distributed under torchrun.
 
     resnet-zoo train --model cifar_resnet56 --data DIR [--dataset cifar100] [--out DIR] [--resume]
+    torchrun --nproc-per-node 8 -m resnet_zoo.train --model zoo_resnet50 --dataset imagefolder --data DIR ...
 
 The recipe (the defaults of `Recipe`), a strong setting for CIFAR ResNet-20 … 110:
 
@@ -22,11 +23,18 @@ Each epoch appends one JSON line to ``OUT/train_log.jsonl`` (``epoch``, ``train_
 as JSON metadata). ``--resume`` continues a killed run from that checkpoint to the same final weights as an
 uninterrupted run. A NaN or infinite loss stops the run and leaves the last good checkpoint. At the end the
 EMA model is exported with `resnet_zoo.hub.export` to ``OUT/MODEL.TAG``.
+
+Started by ``torchrun``, every process trains its part of each batch under DistributedDataParallel (NCCL on
+GPUs, gloo on the CPU; see `resnet_zoo.distributed`); ``--batch-size`` is the global batch, so the default
+learning rate and the schedule do not depend on the number of processes, and a run resumes with any number.
+Only rank 0 prints, logs, checkpoints and exports. ``--sync-bn`` computes BatchNorm statistics over the
+global batch (CUDA only).
 """
 import argparse
 import json
 import math
 import shlex
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -35,17 +43,24 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 from timm.optim import param_groups_weight_decay
-from timm.utils import ModelEmaV3
+from timm.utils import ModelEmaV3, unwrap_model
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .checkpoint import (
     EMA_PREFIX, MODEL_PREFIX, add_prefix, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
     save_checkpoint, take_prefix, write_atomic,
 )
-from .data import DATASETS, CifarSplit, DeviceLoader, download_cifar, get_spec, load_cifar
+from .datasets import (
+    DATASET_NAMES, IMAGEFOLDER, Loader, Split, check_dataset, default_tag, generator_device, load_split, make_loader,
+)
+from .distributed import (
+    Ranks, all_reduce_sum, barrier, broadcast_buffers, destroy_process_group, init_process_group, launched_ranks,
+)
 from .errors import ZooError
+from .imagefolder import DEFAULT_WORKERS
 from .validate import (
-    EVAL_BATCH_SIZE, autocast_dtype, check_model_name, create_cifar_model, evaluate, resolve_device,
+    EVAL_BATCH_SIZE, autocast_dtype, check_model_name, create_model_for, evaluate, resolve_device,
 )
 
 LR_PER_128 = 0.1
@@ -70,16 +85,17 @@ class Recipe:
 
     Attributes:
         model: Model name in timm's registry.
-        dataset: ``"cifar10"`` or ``"cifar100"``.
+        dataset: ``"cifar10"``, ``"cifar100"`` or ``"imagefolder"``.
         epochs: Passes over the train images.
-        batch_size: Images per step.
+        batch_size: Images per step, over all processes of a distributed run.
         lr: Peak learning rate.
         momentum: Nesterov momentum.
         wd: Weight decay of convolution and linear weights.
         warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
         label_smoothing: Label smoothing of the training loss.
         ema_decay: Decay of the weights' EMA; 0 keeps no EMA.
-        cutout: Side of the cutout square; 0 turns cutout off.
+        cutout: Side of the cutout square; 0 turns cutout off (CIFAR only).
+        sync_bn: BatchNorm statistics over the global batch of a distributed run (CUDA only).
         seed: Seed of the initialisation, the order and the augmentations.
         subset: Train on the first ``subset`` train images only (``None``: all).
         test_subset: Evaluate on the first ``test_subset`` test images only (``None``: all).
@@ -99,13 +115,14 @@ class Recipe:
     label_smoothing: float = 0.1
     ema_decay: float = 0.999
     cutout: int = 0
+    sync_bn: bool = False
     seed: int = 0
     subset: Optional[int] = None
     test_subset: Optional[int] = None
 
     def __post_init__(self):
         check_model_name(self.model)
-        get_spec(self.dataset)
+        check_dataset(self.dataset)
         checks = [
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
@@ -116,6 +133,7 @@ class Recipe:
             (0 <= self.label_smoothing < 1, "--label-smoothing must lie in [0, 1)"),
             (0 <= self.ema_decay < 1, "--ema-decay must lie in [0, 1) (0: no EMA)"),
             (self.cutout >= 0, "--cutout must not be negative"),
+            (not (self.cutout and self.dataset == IMAGEFOLDER), "--cutout is for CIFAR, not an image folder"),
             (self.subset is None or self.subset >= self.batch_size,
              "--subset must hold at least one batch (--batch-size images)"),
             (self.test_subset is None or self.test_subset >= 1, "--test-subset must be at least 1"),
@@ -156,11 +174,13 @@ def create_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> t
 class TrainStep:
     """One optimisation step on a batch: forward and loss, backward, SGD update, EMA update.
 
-    With ``compile`` the forward and loss go through ``torch.compile`` (on CUDA in ``"reduce-overhead"``
-    mode, so that forward and backward replay as CUDA graphs); without it the step is plain eager PyTorch.
+    With ``compile`` the forward and loss go through ``torch.compile`` (on CUDA in a single process in
+    ``"reduce-overhead"`` mode, so that forward and backward replay as CUDA graphs; under
+    DistributedDataParallel without CUDA graphs, as the gradients' all-reduce runs between them); without it the
+    step is plain eager PyTorch.
 
     Args:
-        model: The model being trained (in train mode).
+        model: The model being trained (in train mode), possibly wrapped in DistributedDataParallel.
         optimizer: Its optimizer; the step sets every group's learning rate.
         ema: The EMA of the model's weights, or ``None``.
         label_smoothing: Label smoothing of the cross-entropy loss.
@@ -185,8 +205,10 @@ class TrainStep:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.forward = self._forward
         if compile:
-            mode = "reduce-overhead" if next(model.parameters()).is_cuda else None
-            self.forward = torch.compile(self._forward, fullgraph=True, mode=mode)
+            distributed = isinstance(model, DistributedDataParallel)
+            graphs = next(model.parameters()).is_cuda and not distributed
+            self.forward = torch.compile(self._forward, fullgraph=not distributed,
+                                         mode="reduce-overhead" if graphs else None)
 
     def _forward(self, images: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(images.device.type, dtype=self.dtype, enabled=self.dtype is not None):
@@ -220,7 +242,7 @@ class TrainStep:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
-            self.ema.update(self.model, step=step)
+            self.ema.update(unwrap_model(self.model), step=step)
         return loss.detach(), correct
 
 
@@ -231,11 +253,12 @@ class Training:
     Attributes:
         recipe: The recipe.
         device: Where it trains.
-        model: The model being trained.
+        model: The model being trained (not wrapped).
         ema: EMA of its weights (``None`` when ``recipe.ema_decay`` is 0).
         optimizer: Its optimizer.
-        generator: Source of the order and augmentations of the train batches.
-        step: The training step.
+        generator: Source of the order and augmentations of the train batches, alike in every process.
+        step: The training step (through DistributedDataParallel in a distributed run).
+        ranks: This process's place in the run.
     """
 
     recipe: Recipe
@@ -245,21 +268,21 @@ class Training:
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
     step: TrainStep
+    ranks: Ranks = Ranks()
 
     @property
     def eval_model(self) -> nn.Module:
         """The model that is evaluated and exported: the EMA model if there is one."""
         return self.ema.module if self.ema is not None else self.model
 
-    def loaders(self, train: CifarSplit, test: CifarSplit) -> Tuple[DeviceLoader, DeviceLoader]:
-        """Train and test batches on the training device, normalised with the model's pretrained_cfg."""
+    def loaders(self, train: Split, test: Split, workers: int = 0) -> Tuple[Loader, Loader]:
+        """Train and test batches of this process on the training device, normalised with the model's
+        pretrained_cfg (``workers`` decode an image folder)."""
         cfg = self.model.pretrained_cfg
-        channels_last = self.device.type == "cuda"
         return (
-            DeviceLoader(train, self.recipe.batch_size, cfg["mean"], cfg["std"], self.device, train=True,
-                         cutout=self.recipe.cutout, generator=self.generator, channels_last=channels_last),
-            DeviceLoader(test, EVAL_BATCH_SIZE, cfg["mean"], cfg["std"], self.device,
-                         channels_last=channels_last),
+            make_loader(train, self.recipe.batch_size, cfg, self.device, train=True, cutout=self.recipe.cutout,
+                        generator=self.generator, ranks=self.ranks, workers=workers),
+            make_loader(test, EVAL_BATCH_SIZE, cfg, self.device, ranks=self.ranks, workers=workers),
         )
 
     def state_tensors(self) -> Dict[str, torch.Tensor]:
@@ -295,6 +318,7 @@ def build_training(
         device: torch.device,
         compile: Optional[bool] = None,
         classes: Optional[Sequence[str]] = None,
+        ranks: Ranks = Ranks(),
 ) -> Training:
     """The model, EMA, optimizer, generator and step of ``recipe`` on ``device``, initialised from its seed.
 
@@ -302,24 +326,37 @@ def build_training(
         recipe: The recipe.
         device: Where to train; on CUDA the model is channels_last and the step uses bf16 autocast and fused SGD.
         compile: Compile the step (``None``: on CUDA only).
-        classes: Class names of the dataset, recorded in the model's pretrained_cfg (and so in its export).
+        classes: Class names of the dataset, recorded in the model's pretrained_cfg (and so in its export);
+            required for an image folder.
+        ranks: This process's place in the run; with more than one process (in the process group of
+            `resnet_zoo.distributed.init_process_group`) the step goes through DistributedDataParallel.
+
+    Raises:
+        ZooError: If ``recipe.sync_bn`` is asked for off CUDA.
     """
     cuda = device.type == "cuda"
+    if recipe.sync_bn and not cuda:
+        raise ZooError("--sync-bn needs CUDA: torch's SyncBatchNorm runs on GPUs only")
     torch.manual_seed(recipe.seed)
-    model = create_cifar_model(recipe.model, recipe.dataset, classes=classes)
+    model = create_model_for(recipe.model, recipe.dataset, classes=classes)
     model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True, warmup_power=3 / 4) if recipe.ema_decay else None
+    if recipe.sync_bn:  # after the EMA copy, which keeps plain BatchNorm
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = create_optimizer(model, recipe, fused=cuda)
-    generator = torch.Generator(device=device)
+    generator = torch.Generator(device=generator_device(recipe.dataset, device))
     generator.manual_seed(recipe.seed)
-    step = TrainStep(model, optimizer, ema, recipe.label_smoothing, autocast_dtype(device),
+    network = model
+    if ranks.world_size > 1:
+        network = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    step = TrainStep(network, optimizer, ema, recipe.label_smoothing, autocast_dtype(device),
                      compile=cuda if compile is None else compile)
-    return Training(recipe, device, model, ema, optimizer, generator, step)
+    return Training(recipe, device, model, ema, optimizer, generator, step, ranks)
 
 
 def train_one_epoch(
         training: Training,
-        loader: DeviceLoader,
+        loader: Loader,
         epoch: int,
         progress: Optional[tqdm] = None,
 ) -> Dict[str, float]:
@@ -332,8 +369,8 @@ def train_one_epoch(
         progress: Bar advanced by the images of each step.
 
     Returns:
-        ``train_loss`` (mean over steps), ``lr`` (of the last step), ``train_top1`` (percent, on the augmented
-        batches) and ``img_per_s``.
+        ``train_loss`` (mean over steps and processes), ``lr`` (of the last step), ``train_top1`` (percent, on
+        the augmented batches of all processes) and ``img_per_s`` (of all processes).
     """
     steps = len(loader)
     loss_sum = torch.zeros((), device=training.device)
@@ -347,24 +384,26 @@ def train_one_epoch(
         loss_sum += loss
         correct += hits
         if progress is not None:
-            progress.update(len(labels))
-    train_loss = loss_sum.item() / steps  # waits for the device
-    seen = steps * loader.batch_size
-    return dict(train_loss=train_loss, lr=lr, train_top1=100. * correct.item() / seen,
-                img_per_s=seen / (time.perf_counter() - start))
+            progress.update(loader.batch_size)
+    loss_total, correct_total = all_reduce_sum(torch.stack([loss_sum.double(), correct.double()])).tolist()
+    seen = steps * loader.batch_size  # global batches
+    return dict(train_loss=loss_total / (steps * training.ranks.world_size), lr=lr,
+                train_top1=100. * correct_total / seen, img_per_s=seen / (time.perf_counter() - start))
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # a run: checkpoints, log, resume, export
 
 
-def command_line(recipe: Recipe, data: Path, out: Path) -> str:
+def command_line(recipe: Recipe, data: Path, out: Path, tag: Optional[str] = None) -> str:
     """The ``resnet-zoo train`` command that repeats a run, with every recipe option spelled out."""
-    words = ["resnet-zoo", "train", "--data", str(data), "--out", str(out)]
+    words = ["resnet-zoo", "train", "--data", str(data), "--out", str(out)] + (["--tag", tag] if tag else [])
     for f in fields(recipe):
-        value = getattr(recipe, f.name)
-        if value is not None:
-            words += [f"--{f.name.replace('_', '-')}", str(value)]
+        value, option = getattr(recipe, f.name), f"--{f.name.replace('_', '-')}"
+        if isinstance(value, bool):
+            words += [option] if value else []
+        elif value is not None:
+            words += [option, str(value)]
     return shlex.join(words)
 
 
@@ -378,9 +417,9 @@ def _resume(checkpoint: Path, recipe: Recipe, device: torch.device) -> Tuple[Dic
     if not checkpoint.is_file():
         raise ZooError(f"--resume: there is no {checkpoint} to resume from")
     tensors, state = load_checkpoint(checkpoint)
-    saved = state["recipe"]
-    changed = [f"--{k.replace('_', '-')} {saved.get(k)} (checkpoint) vs {v} (now)"
-               for k, v in asdict(recipe).items() if saved.get(k) != v]
+    saved = {f.name: f.default for f in fields(Recipe)} | state["recipe"]  # options added since: their defaults
+    changed = [f"--{k.replace('_', '-')} {saved[k]} (checkpoint) vs {v} (now)"
+               for k, v in asdict(recipe).items() if saved[k] != v]
     if changed:
         raise ZooError(f"--resume: {checkpoint} was written by another recipe: {'; '.join(changed)}")
     if state["device_type"] != device.type:
@@ -397,21 +436,28 @@ def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
                                f"Last good checkpoint: {kept}")
 
 
-def _export(training: Training, history: List[Dict[str, Any]], out: Path, command: str) -> Path:
+def _export(training: Training, history: List[Dict[str, Any]], folder: Path, tag: str, command: str) -> Path:
     from .hub import export
     recipe, final = training.recipe, history[-1]
-    tag = get_spec(recipe.dataset).tag
-    hardware = torch.cuda.get_device_name(training.device) if training.device.type == "cuda" else "CPU"
-    model = training.eval_model.to("cpu", memory_format=torch.contiguous_format)
+    hardware = "CPU"
+    if training.device.type == "cuda":
+        hardware = f"{training.ranks.world_size}x {torch.cuda.get_device_name(training.device)}"
+    elif training.ranks.world_size > 1:
+        hardware = f"{training.ranks.world_size} CPU processes"
+    # a new model of the registered kind (plain BatchNorm, float32, on the CPU) with the evaluated weights
+    model = create_model_for(recipe.model, recipe.dataset, classes=training.model.pretrained_cfg["label_names"])
+    model.load_state_dict(training.eval_model.state_dict())
     return export(
-        model, out / f"{recipe.model}.{tag}", tag=tag, dataset=recipe.dataset,
+        model, folder, tag=tag, dataset=recipe.dataset,
         metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
-        recipe=asdict(recipe), command=command, train_log=out / LOG_FILE, wall_time_s=final["wall_s"],
+        recipe=asdict(recipe), command=command, train_log=folder.parent / LOG_FILE, wall_time_s=final["wall_s"],
         hardware=hardware)
 
 
 def train(args: argparse.Namespace) -> Path:
     """Run ``resnet-zoo train``: train (or ``--resume``), checkpoint and log every epoch, then export.
+
+    Under ``torchrun`` every process calls it; they train together and rank 0 writes.
 
     Args:
         args: The parsed options of ``resnet-zoo train``.
@@ -425,37 +471,48 @@ def train(args: argparse.Namespace) -> Path:
     """
     start = time.perf_counter()
     recipe = Recipe.from_args(args)
-    device = resolve_device(args.device)
-    out = args.out or Path("runs") / f"{recipe.model}.{get_spec(recipe.dataset).tag}"
+    ranks, device = init_process_group(resolve_device(args.device))
+    try:
+        return _train(args, recipe, ranks, device, start)
+    finally:
+        destroy_process_group()
+
+
+def _train(args: argparse.Namespace, recipe: Recipe, ranks: Ranks, device: torch.device, start: float) -> Path:
+    ranks.split(recipe.batch_size)
+    tag = args.tag or default_tag(recipe.dataset)
+    out = args.out or Path("runs") / f"{recipe.model}.{tag}"
     checkpoint, log = out / CHECKPOINT_FILE, out / LOG_FILE
     resumed = _resume(checkpoint, recipe, device) if args.resume else None
     if resumed is None and checkpoint.exists():
         raise ZooError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
 
-    if args.download:
-        download_cifar(args.data, recipe.dataset)
-    train_split = load_cifar(args.data, recipe.dataset, "train", limit=recipe.subset)
-    test_split = load_cifar(args.data, recipe.dataset, "test", limit=recipe.test_subset)
+    train_split = load_split(args.data, recipe.dataset, "train", recipe.subset, download=args.download)
+    test_split = load_split(args.data, recipe.dataset, "test", recipe.test_subset)
+    if test_split.classes != train_split.classes:
+        raise ZooError(f"the test split's classes differ from the train split's under {args.data}")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    training = build_training(recipe, device, args.compile, classes=train_split.classes)
-    train_loader, test_loader = training.loaders(train_split, test_split)
+    training = build_training(recipe, device, args.compile, classes=train_split.classes, ranks=ranks)
+    train_loader, test_loader = training.loaders(train_split, test_split, workers=args.workers)
 
     history: List[Dict[str, Any]] = []
     if resumed is not None:
         tensors, state = resumed
         training.load_state_tensors(tensors)
         history = state["history"]
-    out.mkdir(parents=True, exist_ok=True)
-    _write_log(log, history)  # drops lines of epochs after the checkpoint
+    if ranks.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_log(log, history)  # drops lines of epochs after the checkpoint
     previous_wall = history[-1]["wall_s"] if history else 0.
 
     per_epoch = len(train_loader) * recipe.batch_size
-    with tqdm(total=recipe.epochs * per_epoch, initial=len(history) * per_epoch, unit="img",
-              unit_scale=True, dynamic_ncols=True, disable=None) as progress:
+    with tqdm(total=recipe.epochs * per_epoch, initial=len(history) * per_epoch, unit="img", unit_scale=True,
+              dynamic_ncols=True, disable=None if ranks.is_main else True) as progress:
         for epoch in range(len(history), recipe.epochs):
             progress.set_description(f"epoch {epoch + 1}/{recipe.epochs}")
             trained = train_one_epoch(training, train_loader, epoch, progress)
+            broadcast_buffers(training.eval_model)  # rank 0's BatchNorm statistics, the ones checkpointed
             tested = evaluate(training.eval_model, test_loader, autocast_dtype(device))
             record = dict(
                 epoch=epoch + 1, train_loss=trained["train_loss"], lr=trained["lr"],
@@ -464,13 +521,18 @@ def train(args: argparse.Namespace) -> Path:
                 wall_s=previous_wall + time.perf_counter() - start)
             _check_finite(record, checkpoint)
             history.append(record)
-            save_checkpoint(checkpoint, training.state_tensors(), dict(
-                epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history))
-            with open(log, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "
-                           f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
-    return _export(training, history, out, command_line(recipe, args.data, out))
+            if ranks.is_main:
+                save_checkpoint(checkpoint, training.state_tensors(), dict(
+                    epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history))
+                with open(log, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "
+                               f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
+    folder = out / f"{recipe.model}.{tag}"
+    if ranks.is_main:
+        _export(training, history, folder, tag, command_line(recipe, args.data, out, args.tag))
+    barrier()  # the export exists when any process returns
+    return folder
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -479,29 +541,41 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--model", required=True, help="model name, e.g. cifar_resnet56")
     add("--data", type=Path, required=True, metavar="DIR",
-        help="folder holding cifar-10-batches-py/ or cifar-100-python/")
-    add("--dataset", choices=sorted(DATASETS), default=d.dataset, help="sets the number of classes too")
-    add("--download", action="store_true", help="fetch the dataset with torchvision if missing")
+        help="folder holding cifar-10-batches-py/, cifar-100-python/ or (imagefolder) train/ and val/")
+    add("--dataset", choices=DATASET_NAMES, default=d.dataset, help="sets the number of classes too")
+    add("--download", action="store_true", help="fetch a CIFAR dataset with torchvision if missing")
     add("--out", type=Path, metavar="DIR", help="run folder (default: runs/MODEL.TAG)")
+    add("--tag", help="pretrained tag of the export (default: rz_cifar10, rz_cifar100 or rz_imagefolder)")
     add("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     add("--epochs", type=int, default=d.epochs, metavar="N")
-    add("--batch-size", type=int, default=d.batch_size, metavar="N")
+    add("--batch-size", type=int, default=d.batch_size, metavar="N",
+        help="images per step, over all processes under torchrun")
     add("--lr", type=float, help=f"peak learning rate (default: {LR_PER_128} x batch size / 128)")
     add("--momentum", type=float, default=d.momentum, help="Nesterov momentum")
     add("--wd", type=float, default=d.wd, help="weight decay (not on BatchNorm and biases)")
     add("--warmup-epochs", type=int, default=d.warmup_epochs, metavar="N")
     add("--label-smoothing", type=float, default=d.label_smoothing)
     add("--ema-decay", type=float, default=d.ema_decay, help="EMA decay of the weights; 0: no EMA")
-    add("--cutout", type=int, default=d.cutout, metavar="PIXELS", help="cutout square side; 0: off")
+    add("--cutout", type=int, default=d.cutout, metavar="PIXELS", help="cutout square side, CIFAR only; 0: off")
+    add("--sync-bn", action="store_true", help="BatchNorm statistics over the global batch (torchrun on CUDA)")
     add("--seed", type=int, default=d.seed)
     add("--subset", type=int, metavar="N", help="train on the first N train images only")
     add("--test-subset", type=int, metavar="N", help="evaluate on the first N test images only")
-    add("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
+    add("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available; under torchrun cuda:LOCAL_RANK)")
     add("--compile", action=argparse.BooleanOptionalAction, default=None,
-        help="torch.compile the step, with CUDA graphs on CUDA (default: on with CUDA)")
+        help="torch.compile the step, with CUDA graphs on one GPU (default: on with CUDA)")
+    add("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
+        help=f"image decoding processes per process, for imagefolder (default: {DEFAULT_WORKERS})")
 
 
 def train_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo train``; prints the exported folder and returns 0."""
-    print(f"exported {train(args)}")
+    """Run ``resnet-zoo train``; rank 0 prints the exported folder; returns 0."""
+    folder = train(args)
+    if launched_ranks().is_main:
+        print(f"exported {folder}")
     return 0
+
+
+if __name__ == "__main__":  # torchrun -m resnet_zoo.train ...: the options of `resnet-zoo train`
+    from .cli import main
+    sys.exit(main(["train", *sys.argv[1:]]))

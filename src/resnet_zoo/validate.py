@@ -1,8 +1,12 @@
-"""``resnet-zoo validate``: top-1, top-5, loss and throughput of a model on a CIFAR test split.
+"""``resnet-zoo validate``: top-1, top-5, loss and throughput of a model on a test split.
 
     resnet-zoo validate --model cifar_resnet56 --pretrained --data DIR [--json]
     resnet-zoo validate --model cifar_resnet56 --checkpoint runs/x/cifar_resnet56.rz_cifar10 --data DIR
     resnet-zoo validate --model cifar_resnet56 --checkpoint model.safetensors --data DIR
+    resnet-zoo validate --model zoo_resnet50 --checkpoint DIR --dataset imagefolder --data IMAGES
+
+The test split is CIFAR's ``test`` batch, or the ``val/`` folder of an image folder tree (see
+`resnet_zoo.datasets`).
 
 ``--checkpoint`` takes a Hub model folder (``config.json`` + weights, loaded through timm's ``local-dir:``), a
 safetensors weights file, or a training checkpoint of ``resnet-zoo train`` (its EMA weights when it has them,
@@ -22,7 +26,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
-from .data import DATASETS, DeviceLoader, download_cifar, get_spec, load_cifar
+from .data import get_spec
+from .datasets import DATASET_NAMES, IMAGEFOLDER, Loader, dataset_title, load_split, make_loader, model_overlay
+from .distributed import all_reduce_sum
+from .imagefolder import DEFAULT_WORKERS
 from .errors import WeightsError, ZooError
 from .weights import is_zoo_model
 
@@ -72,10 +79,11 @@ def autocast_dtype(device: torch.device) -> Optional[torch.dtype]:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: DeviceLoader, dtype: Optional[torch.dtype] = None) -> EvalMetrics:
+def evaluate(model: nn.Module, loader: Loader, dtype: Optional[torch.dtype] = None) -> EvalMetrics:
     """Top-1, top-5 and mean cross-entropy of ``model`` over every batch of ``loader``.
 
-    The model is put in eval mode for the pass and then back in the mode it was in.
+    The model is put in eval mode for the pass and then back in the mode it was in. In a distributed run each
+    process evaluates its shard and the metrics are those of all shards together.
 
     Args:
         model: Classifier on the loader's device.
@@ -85,7 +93,7 @@ def evaluate(model: nn.Module, loader: DeviceLoader, dtype: Optional[torch.dtype
     Returns:
         The metrics.
     """
-    device = loader.labels.device
+    device = loader.device
     was_training = model.training
     model.eval()
     loss = torch.zeros((), dtype=torch.float64, device=device)
@@ -97,11 +105,12 @@ def evaluate(model: nn.Module, loader: DeviceLoader, dtype: Optional[torch.dtype
         loss += F.cross_entropy(logits, labels, reduction="sum")
         correct = logits.topk(min(5, logits.shape[1]), dim=1).indices == labels[:, None]
         hits += torch.stack([correct[:, 0].sum(), correct.any(dim=1).sum()])
-    top1, top5 = hits.tolist()  # waits for the device
+    count = torch.tensor(float(loader.num_images), dtype=torch.float64, device=device)
+    totals = all_reduce_sum(torch.stack([loss, *hits.double(), count]))
+    loss_sum, top1, top5, n = totals.tolist()  # waits for the device
     elapsed = time.perf_counter() - start
     model.train(was_training)
-    n = loader.num_images
-    return EvalMetrics(top1=100. * top1 / n, top5=100. * top5 / n, loss=loss.item() / n, images=n,
+    return EvalMetrics(top1=100. * top1 / n, top5=100. * top5 / n, loss=loss_sum / n, images=int(n),
                        img_per_s=n / elapsed)
 
 
@@ -112,31 +121,29 @@ def check_model_name(name: str) -> None:
                        f"{', '.join(timm.list_models('cifar_resnet*'))}")
 
 
-def create_cifar_model(
+def create_model_for(
         name: str,
         dataset: str,
-        file: Optional[Union[str, Path]] = None,
         classes: Optional[Sequence[str]] = None,
+        file: Optional[Union[str, Path]] = None,
 ) -> nn.Module:
-    """``timm.create_model(name)`` for ``dataset``: its number of classes and its mean/std in ``pretrained_cfg``.
+    """``timm.create_model(name)`` for ``dataset``: its classes (and for CIFAR its mean/std) in ``pretrained_cfg``.
 
     Args:
         name: A resnet_zoo model name, e.g. ``"cifar_resnet56"``.
-        dataset: ``"cifar10"`` or ``"cifar100"``.
+        dataset: One of `resnet_zoo.datasets.DATASET_NAMES`.
+        classes: Class names for ``pretrained_cfg["label_names"]`` (``None`` keeps the registered ones); required
+            for an image folder.
         file: Weights to load through timm (a safetensors state dict), or ``None`` for a new model.
-        classes: Class names for ``pretrained_cfg["label_names"]`` (``None`` keeps the registered ones).
 
     Raises:
         ZooError: If ``name`` is not a resnet_zoo model.
     """
     check_model_name(name)
-    spec = get_spec(dataset)
-    overlay: Dict[str, Any] = dict(num_classes=spec.num_classes, mean=spec.mean, std=spec.std)
-    if classes is not None:
-        overlay["label_names"] = tuple(classes)
+    overlay = model_overlay(dataset, classes)
     if file is not None:
         overlay["file"] = str(file)
-    return timm.create_model(name, pretrained=file is not None, num_classes=spec.num_classes,
+    return timm.create_model(name, pretrained=file is not None, num_classes=overlay["num_classes"],
                              pretrained_cfg_overlay=overlay)
 
 
@@ -151,7 +158,8 @@ def _load_hub_folder(name: str, folder: Path) -> nn.Module:
 
 
 def load_model(name: str, dataset: str, pretrained: bool = False,
-               checkpoint: Optional[Union[str, Path]] = None) -> nn.Module:
+               checkpoint: Optional[Union[str, Path]] = None,
+               classes: Optional[Sequence[str]] = None) -> nn.Module:
     """``name`` with the weights to validate: the registered pretrained ones or those of ``checkpoint``.
 
     Args:
@@ -159,6 +167,7 @@ def load_model(name: str, dataset: str, pretrained: bool = False,
         dataset: Dataset the model is validated on; its number of classes must match the weights'.
         pretrained: Load the registered pretrained weights (from the Hugging Face Hub or its cache).
         checkpoint: A Hub model folder, a safetensors weights file or a training checkpoint.
+        classes: The dataset's class names; required for an image folder.
 
     Returns:
         The model on the CPU, in eval mode.
@@ -177,30 +186,30 @@ def load_model(name: str, dataset: str, pretrained: bool = False,
         elif Path(checkpoint).is_dir():
             model = _load_hub_folder(name, Path(checkpoint))
         elif is_checkpoint(checkpoint):
-            model = create_cifar_model(name, dataset)
+            model = create_model_for(name, dataset, classes)
             model.load_state_dict(eval_weights(load_checkpoint(checkpoint)[0]))
         else:
-            model = create_cifar_model(name, dataset, file=checkpoint)
+            model = create_model_for(name, dataset, classes, file=checkpoint)
     except (RuntimeError, OSError) as e:
         raise WeightsError(f"cannot load {source} into {name}: {e}") from e
-    spec = get_spec(dataset)
-    if model.num_classes != spec.num_classes:
-        raise ZooError(f"{name} with {source} has {model.num_classes} classes, {spec.title} has "
-                       f"{spec.num_classes}")
+    num_classes = len(classes) if classes is not None else get_spec(dataset).num_classes
+    if model.num_classes != num_classes:
+        raise ZooError(f"{name} with {source} has {model.num_classes} classes, {dataset_title(dataset)} has "
+                       f"{num_classes}")
     return model.eval()
 
 
 def validate(args: argparse.Namespace) -> EvalMetrics:
     """Evaluate the model that ``args`` (the options of ``resnet-zoo validate``) describe on its test split."""
     device = resolve_device(args.device)
-    model = load_model(args.model, args.dataset, args.pretrained, args.checkpoint)
-    if args.download:
-        download_cifar(args.data, args.dataset)
-    test = load_cifar(args.data, args.dataset, "test", limit=args.subset)
-    channels_last = device.type == "cuda"
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    cfg = model.pretrained_cfg
-    loader = DeviceLoader(test, args.batch_size, cfg["mean"], cfg["std"], device, channels_last=channels_last)
+    # an image folder's classes (listed, not decoded) shape the model; CIFAR's are known, so weights that do not
+    # fit fail before the data is read
+    folder = load_split(args.data, args.dataset, "test", args.subset) if args.dataset == IMAGEFOLDER else None
+    model = load_model(args.model, args.dataset, args.pretrained, args.checkpoint,
+                       folder.classes if folder is not None else None)
+    test = folder or load_split(args.data, args.dataset, "test", args.subset, download=args.download)
+    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)
+    loader = make_loader(test, args.batch_size, model.pretrained_cfg, device, workers=args.workers)
     return evaluate(model, loader, autocast_dtype(device))
 
 
@@ -212,11 +221,13 @@ def validate_arguments(parser: argparse.ArgumentParser) -> None:
     weights.add_argument("--checkpoint", type=Path, metavar="PATH",
                          help="a Hub model folder, a safetensors weights file or a training checkpoint")
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
-                        help="folder holding cifar-10-batches-py/ or cifar-100-python/")
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cifar10")
-    parser.add_argument("--download", action="store_true", help="fetch the dataset with torchvision if missing")
+                        help="folder holding cifar-10-batches-py/, cifar-100-python/ or (imagefolder) val/")
+    parser.add_argument("--dataset", choices=DATASET_NAMES, default="cifar10")
+    parser.add_argument("--download", action="store_true", help="fetch a CIFAR dataset with torchvision if missing")
     parser.add_argument("--batch-size", type=int, default=EVAL_BATCH_SIZE, metavar="N")
     parser.add_argument("--subset", type=int, metavar="N", help="only the first N test images")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
+                        help=f"image decoding processes, for imagefolder (default: {DEFAULT_WORKERS})")
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
@@ -228,7 +239,7 @@ def validate_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{args.model} on {get_spec(args.dataset).title} test ({metrics.images} images): "
+        print(f"{args.model} on {dataset_title(args.dataset)} test ({metrics.images} images): "
               f"top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%  loss {metrics.loss:.4f}  "
               f"{metrics.img_per_s:,.0f} img/s")
     return 0

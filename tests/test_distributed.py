@@ -1,0 +1,146 @@
+"""``resnet-zoo train`` under torchrun on the CPU (gloo): two processes train one run, rank 0 alone writes it, a
+killed two-process run resumes to the weights of an uninterrupted one, and a run resumes with another number
+of processes."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from resnet_zoo.checkpoint import load_checkpoint
+from resnet_zoo.cli import build_parser, main
+from resnet_zoo.distributed import Ranks, launched_ranks, rank_slice, shard
+from resnet_zoo.train import CHECKPOINT_FILE, LOG_FILE, train
+
+OPTIONS = ["--model", "cifar_resnet20", "--epochs", "3", "--subset", "512", "--batch-size", "128",
+           "--warmup-epochs", "1", "--test-subset", "200", "--seed", "1", "--device", "cpu"]
+EXPORT = "cifar_resnet20.rz_cifar10"
+
+
+def torchrun(out: Path, data: Path, *extra: str) -> subprocess.Popen:
+    """``torchrun --nproc-per-node 2 -m resnet_zoo.train`` with ``OPTIONS``."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "resnet_zoo.train", "--data", str(data), "--out", str(out), *OPTIONS, *extra]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def kill_all(process: subprocess.Popen) -> None:
+    """SIGKILL torchrun's workers (each in a session of its own) and torchrun, as a machine failure would."""
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # the process ended meanwhile
+            continue
+        if parent == process.pid:
+            workers.append(int(stat.parent.name))
+    assert len(workers) == 2
+    for pid in [*workers, process.pid]:
+        os.kill(pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+
+
+def finish(process: subprocess.Popen) -> str:
+    output = process.communicate(timeout=600)[0]
+    assert process.returncode == 0, output
+    return output
+
+
+def read_log(out: Path) -> list:
+    return [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()]
+
+
+def without_timing(log: list) -> list:
+    return [{k: v for k, v in r.items() if k not in ("img_per_s", "wall_s")} for r in log]
+
+
+@pytest.fixture(scope="module")
+def two_processes(cifar10_root, tmp_path_factory):
+    """An uninterrupted two-process run; returns (its folder, its output)."""
+    out = tmp_path_factory.mktemp("ddp") / "run"
+    return out, finish(torchrun(out, cifar10_root))
+
+
+def test_two_processes_train_one_run_whose_loss_falls(two_processes):
+    out, output = two_processes
+    log = read_log(out)
+    assert [r["epoch"] for r in log] == [1, 2, 3]  # one writer: no line twice
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert output.count(f"exported {out / EXPORT}") == 1  # rank 0 prints
+    assert sorted(p.name for p in out.iterdir()) == sorted([EXPORT, CHECKPOINT_FILE, LOG_FILE])
+    assert sorted(p.name for p in (out / EXPORT).iterdir()) == [
+        "README.md", "config.json", "model.safetensors", "train_log.jsonl", "training_curve.png"]
+    assert "2 CPU processes" in (out / EXPORT / "README.md").read_text()
+
+
+def test_validate_of_the_two_process_export_agrees_with_its_log(two_processes, cifar10_root, capsys):
+    out, _ = two_processes
+    assert main(["validate", "--model", "cifar_resnet20", "--checkpoint", str(out / EXPORT), "--data",
+                 str(cifar10_root), "--subset", "200", "--device", "cpu", "--json"]) == 0
+    report, final = json.loads(capsys.readouterr().out), read_log(out)[-1]
+    assert (report["top1"], report["top5"]) == (final["test_top1"], final["test_top5"])  # sharded eval, summed
+
+
+@pytest.fixture(scope="module")
+def killed(cifar10_root, tmp_path_factory):
+    """A two-process run killed (every process, with SIGKILL) once its first epoch is logged."""
+    out = tmp_path_factory.mktemp("ddp_killed") / "run"
+    process = torchrun(out, cifar10_root)
+    deadline = time.monotonic() + 300
+    while not ((out / LOG_FILE).is_file() and (out / LOG_FILE).read_text().count("\n") >= 1):
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the first epoch took more than 5 minutes"
+        time.sleep(0.02)
+    kill_all(process)
+    assert load_checkpoint(out / CHECKPOINT_FILE)[1]["epoch"] == 1
+    return out
+
+
+def test_killed_two_process_run_resumes_to_the_uninterrupted_weights(killed, two_processes, cifar10_root, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(killed, out)
+    finish(torchrun(out, cifar10_root, "--resume"))
+    expected, resumed = load_file(two_processes[0] / CHECKPOINT_FILE), load_file(out / CHECKPOINT_FILE)
+    assert resumed.keys() == expected.keys()
+    assert [k for k in expected if not torch.equal(resumed[k], expected[k])] == []
+    assert without_timing(read_log(out)) == without_timing(read_log(two_processes[0]))
+
+
+def test_two_process_run_resumes_in_one_process(killed, cifar10_root, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(killed, out)
+    first = read_log(out)
+    argv = ["train", "--data", str(cifar10_root), "--out", str(out), "--resume", *OPTIONS]
+    assert train(build_parser(argv).parse_args(argv)) == out / EXPORT
+    log = read_log(out)
+    assert [r["epoch"] for r in log] == [1, 2, 3] and log[0] == first[0]
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+
+
+def test_sync_bn_needs_cuda(cifar10_root, tmp_path, capsys):
+    assert main(["train", "--data", str(cifar10_root), "--out", str(tmp_path / "run"), *OPTIONS, "--sync-bn"]) == 1
+    assert "--sync-bn needs CUDA" in capsys.readouterr().err
+
+
+def test_ranks_read_from_torchrun_environment(monkeypatch):
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert launched_ranks() == Ranks(3, 4, 1) and not launched_ranks().is_main
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name)
+    assert launched_ranks() == Ranks() and launched_ranks().is_main
+
+
+def test_batches_and_shards_partition_the_images():
+    parts = [rank_slice(step, 12, Ranks(rank, 3)) for step in range(2) for rank in range(3)]
+    assert [(s.start, s.stop) for s in parts] == [(0, 4), (4, 8), (8, 12), (12, 16), (16, 20), (20, 24)]
+    assert [list(range(10))[shard(10, Ranks(rank, 4))] for rank in range(4)] == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9]]

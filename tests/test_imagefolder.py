@@ -1,0 +1,142 @@
+"""ImageNet-style data for zoo_resnet*: a tiny ImageFolder tree written here, its transforms, its batches (the same
+whatever the number of processes or workers), its errors, and ``train`` + ``validate`` of zoo_resnet18 on it."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import timm
+import torch
+from PIL import Image
+
+from resnet_zoo.cli import main
+from resnet_zoo.distributed import Ranks
+from resnet_zoo.errors import DataError
+from resnet_zoo.imagefolder import FolderLoader, eval_transform, load_image_folder, train_transform
+
+CLASSES = ("cat", "dog", "fox")
+SIZES = [(64, 48), (40, 90), (300, 260), (57, 57)]
+
+
+def write_tree(root: Path, per_class: int = 4, val_per_class: int = 2) -> Path:
+    """``root/train/CLASS/i.png`` and ``root/val/CLASS/i.png``: random RGB images of assorted sizes."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("val", val_per_class)):
+        for c in CLASSES:
+            (root / split / c).mkdir(parents=True)
+            for i in range(count):
+                w, h = SIZES[i % len(SIZES)]
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / split / c / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    return write_tree(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="module")
+def cfg() -> dict:
+    return timm.create_model("zoo_resnet18").pretrained_cfg
+
+
+def test_splits_list_the_class_folders(tree):
+    train, val = load_image_folder(tree, "train"), load_image_folder(tree, "test")
+    assert train.classes == val.classes == CLASSES
+    assert len(train) == 12 and len(val) == 6
+    assert [label for _, label in train.samples] == [0] * 4 + [1] * 4 + [2] * 4
+    assert val.samples[0] == (str(tree / "val" / "cat" / "0.png"), 0)
+    assert len(load_image_folder(tree, "train", limit=5)) == 5
+
+
+def test_missing_or_empty_folders_are_named(tree, tmp_path):
+    with pytest.raises(DataError, match=f"{tmp_path / 'val'} is missing: an image folder dataset holds train/ and val/"):
+        load_image_folder(tmp_path, "test")
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match=f"{tmp_path / 'train'}: .*cat"):  # a class folder without images
+        load_image_folder(tmp_path, "train")
+    with pytest.raises(DataError, match="cannot take the first 13 images"):
+        load_image_folder(tree, "train", limit=13)
+
+
+def resize_256_crop_224(path: Path) -> torch.Tensor:
+    """The standard ImageNet evaluation view, with PIL alone: short side to 256 (bilinear), centre 224 crop."""
+    image = Image.open(path).convert("RGB")
+    w, h = image.size
+    size = (256, int(256 * h / w)) if w <= h else (int(256 * w / h), 256)
+    image = image.resize(size, Image.BILINEAR)
+    left, top = round((size[0] - 224) / 2), round((size[1] - 224) / 2)
+    return torch.from_numpy(np.array(image.crop((left, top, left + 224, top + 224))))
+
+
+@pytest.mark.parametrize("name", ["0.png", "1.png"])
+def test_eval_transform_resizes_to_256_and_centre_crops_224(tree, cfg, name):
+    image = Image.open(tree / "val" / "cat" / name).convert("RGB")
+    assert torch.equal(eval_transform(cfg)(image), resize_256_crop_224(tree / "val" / "cat" / name))
+
+
+def test_train_transform_crops_224_at_random(tree, cfg):
+    image = Image.open(tree / "train" / "dog" / "2.png").convert("RGB")
+    crops = [train_transform(cfg)(image) for _ in range(3)]
+    assert all(c.shape == (224, 224, 3) and c.dtype == torch.uint8 for c in crops)
+    assert not torch.equal(crops[0], crops[1])
+
+
+def batches(tree, cfg, ranks=Ranks(), workers=0, train=True, seed=0):
+    split = load_image_folder(tree, "train" if train else "test")
+    loader = FolderLoader(split, 6 if train else 4, cfg, train=train, generator=torch.Generator().manual_seed(seed),
+                          ranks=ranks, workers=workers)
+    return [batch for _ in range(2) for batch in loader]  # two epochs
+
+
+def test_training_batches_do_not_depend_on_processes_or_workers(tree, cfg):
+    alone = batches(tree, cfg)
+    assert len(alone) == 4 and all(x.shape == (6, 3, 224, 224) and x.dtype == torch.float32 for x, _ in alone)
+    assert not torch.equal(alone[0][0], alone[2][0])  # each epoch draws anew
+    assert all(torch.equal(a, b) and torch.equal(ya, yb)
+               for (a, ya), (b, yb) in zip(alone, batches(tree, cfg, workers=2)))
+    parts = [batches(tree, cfg, ranks=Ranks(rank, 2)) for rank in range(2)]
+    for step, (images, labels) in enumerate(alone):
+        assert torch.equal(torch.cat([part[step][0] for part in parts]), images)
+        assert torch.equal(torch.cat([part[step][1] for part in parts]), labels)
+    assert not torch.equal(batches(tree, cfg, seed=1)[0][0], alone[0][0])
+
+
+def test_eval_batches_are_normalised_shards_in_order(tree, cfg):
+    (images, labels), (rest, rest_labels) = batches(tree, cfg, train=False)[:2]
+    assert labels.tolist() == [0, 0, 1, 1] and rest_labels.tolist() == [2, 2]
+    pixels = resize_256_crop_224(tree / "val" / "cat" / "0.png").permute(2, 0, 1).double() / 255
+    expected = (pixels - torch.tensor(cfg["mean"]).view(3, 1, 1)) / torch.tensor(cfg["std"]).view(3, 1, 1)
+    torch.testing.assert_close(images[0].double(), expected, atol=1e-5, rtol=0)
+    shards = [batches(tree, cfg, ranks=Ranks(rank, 2), train=False) for rank in range(2)]
+    assert [torch.cat([y for _, y in shard[:len(shard) // 2]]).tolist() for shard in shards] == [[0, 0, 1], [1, 2, 2]]
+
+
+def test_zoo_resnet18_trains_a_step_and_validates(tree, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(tree), "--out",
+                 str(out), "--epochs", "1", "--batch-size", "4", "--subset", "4", "--warmup-epochs", "0",
+                 "--device", "cpu", "--workers", "1"]) == 0
+    folder = out / "zoo_resnet18.rz_imagefolder"
+    assert capsys.readouterr().out.strip().endswith(f"exported {folder}")
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 1
+    config = json.loads((folder / "config.json").read_text())
+    assert config["num_classes"] == 3 and config["pretrained_cfg"]["label_names"] == list(CLASSES)
+    assert config["pretrained_cfg"]["mean"] == list(timm.create_model("zoo_resnet18").pretrained_cfg["mean"])
+
+    assert main(["validate", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(tree),
+                 "--checkpoint", str(folder), "--device", "cpu", "--workers", "0", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 6
+    assert (report["top1"], report["top5"]) == (log[0]["test_top1"], log[0]["test_top5"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--cutout", "16"], "--cutout is for CIFAR, not an image folder"),
+    (["--download"], "--download fetches CIFAR only"),
+])
+def test_cifar_only_options_are_refused(tree, tmp_path, capsys, argv, message):
+    assert main(["train", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(tree), "--out",
+                 str(tmp_path / "run"), "--batch-size", "4", "--device", "cpu", *argv]) == 1
+    assert message in capsys.readouterr().err
