@@ -144,3 +144,13 @@ def test_batches_and_shards_partition_the_images():
     parts = [rank_slice(step, 12, Ranks(rank, 3)) for step in range(2) for rank in range(3)]
     assert [(s.start, s.stop) for s in parts] == [(0, 4), (4, 8), (8, 12), (12, 16), (16, 20), (20, 24)]
     assert [list(range(10))[shard(10, Ranks(rank, 4))] for rank in range(4)] == [[0, 1], [2, 3, 4], [5, 6], [7, 8, 9]]
+
+
+@pytest.mark.slow
+def test_compiled_step_trains_under_two_processes(cifar10_root, tmp_path):
+    """``--compile`` under DistributedDataParallel (inductor on the CPU here; on CUDA without CUDA graphs)."""
+    out = tmp_path / "run"
+    process = torchrun(out, cifar10_root, "--compile", "--epochs", "2", "--subset", "256", "--batch-size", "64")
+    finish(process)
+    log = read_log(out)
+    assert [r["epoch"] for r in log] == [1, 2] and all(r["train_loss"] < 2.5 for r in log)
