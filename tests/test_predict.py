@@ -49,6 +49,20 @@ def test_cli_predict_json(checkpoint, capsys):
     assert len(out) == 10 and all(len(r["top"]) == 2 for r in out)
 
 
+def test_cli_predict_with_a_hub_folder_uses_its_classes(tmp_path, capsys):
+    """A model folder (as ``train`` exports) brings its own class names, here CIFAR-100's 100."""
+    from resnet_zoo.hub import export
+
+    names = [f"class{i}" for i in range(100)]
+    model = timm.create_model("cifar_resnet20", num_classes=100, pretrained_cfg_overlay=dict(label_names=names))
+    folder = export(model, tmp_path / "cifar_resnet20.rz_cifar100", tag="rz_cifar100")
+    assert main(["predict", "--checkpoint", str(folder), "--json", "--top-k", "100"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {t["label"] for t in out[0]["top"]} == set(names)
+    assert main(["predict", "--model", "cifar_resnet32", "--checkpoint", str(folder)]) == 1
+    assert "holds a cifar_resnet20, not a cifar_resnet32" in capsys.readouterr().err
+
+
 def test_cli_predict_needs_weights(capsys):
     assert main(["predict", "--model", "cifar_resnet20"]) == 1
     assert "give --pretrained or --checkpoint" in capsys.readouterr().err

@@ -62,7 +62,8 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--pretrained", action="store_true",
                      help="load the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
-    src.add_argument("--checkpoint", type=Path, help="load weights from this .safetensors file")
+    src.add_argument("--checkpoint", type=Path, metavar="PATH",
+                     help="a Hub model folder (e.g. the export of `resnet-zoo train`) or a .safetensors file")
     parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -73,10 +74,15 @@ def predict_command(args: argparse.Namespace) -> int:
 
     import resnet_zoo  # noqa: F401  (registers the models)
 
+    from .validate import load_hub_folder
+
     if not (args.pretrained or args.checkpoint):
-        raise ZooError("give --pretrained or --checkpoint FILE: a randomly initialised model predicts nothing")
-    overlay: Optional[Dict] = dict(file=str(args.checkpoint)) if args.checkpoint else None
-    model = timm.create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
+        raise ZooError("give --pretrained or --checkpoint PATH: a randomly initialised model predicts nothing")
+    if args.checkpoint is not None and args.checkpoint.is_dir():
+        model = load_hub_folder(args.model, args.checkpoint)  # its config.json carries classes and mean/std
+    else:
+        overlay: Optional[Dict] = dict(file=str(args.checkpoint)) if args.checkpoint else None
+        model = timm.create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
     images = args.images or sample_images()
     results = predict(model, images, args.top_k)
     if args.json:

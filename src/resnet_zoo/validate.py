@@ -147,7 +147,12 @@ def create_model_for(
                              pretrained_cfg_overlay=overlay)
 
 
-def _load_hub_folder(name: str, folder: Path) -> nn.Module:
+def load_hub_folder(name: str, folder: Path) -> nn.Module:
+    """The model of a Hub model folder (``config.json`` + weights), loaded through timm's ``local-dir:``.
+
+    Raises:
+        WeightsError: If ``folder`` has no ``config.json`` or holds another architecture than ``name``.
+    """
     if not (folder / "config.json").is_file():
         raise WeightsError(f"{folder} is not a Hub model folder: it has no config.json")
     model = timm.create_model(f"local-dir:{folder}", pretrained=True)
@@ -184,7 +189,7 @@ def load_model(name: str, dataset: str, pretrained: bool = False,
         if pretrained:
             model = timm.create_model(name, pretrained=True)
         elif Path(checkpoint).is_dir():
-            model = _load_hub_folder(name, Path(checkpoint))
+            model = load_hub_folder(name, Path(checkpoint))
         elif is_checkpoint(checkpoint):
             model = create_model_for(name, dataset, classes)
             model.load_state_dict(eval_weights(load_checkpoint(checkpoint)[0]))
