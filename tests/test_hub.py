@@ -1,7 +1,10 @@
 """export / verify / publish: the Hub folder's exact contents, its checks, atomic writes, and the commands."""
 import hashlib
 import json
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -312,3 +315,13 @@ def test_publish_without_a_token_says_how_to_get_one(folder, monkeypatch, capsys
         "resnet-zoo publish: error: publishing needs a Hugging Face token with write access to "
         "resnet-zoo/cifar_resnet20.rz_cifar10: set HF_TOKEN or run `hf auth login` (--dry-run checks the folder "
         "without one)\n")
+
+
+def test_publish_that_cannot_reach_the_hub_fails_with_the_reason(folder):
+    """Offline (as every machine here is) with a token: one line naming the failure, not a traceback."""
+    env = dict(os.environ, HF_TOKEN="hf_not_a_real_token", HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-m", "resnet_zoo.cli", "publish", str(folder), "--repo-id",
+                             "resnet-zoo/cifar_resnet20.rz_cifar10"], capture_output=True, text=True, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("resnet-zoo publish: error: upload of ") and "offline mode" in result.stderr
+    assert "Traceback" not in result.stderr

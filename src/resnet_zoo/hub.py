@@ -595,11 +595,10 @@ def publish(folder: os.PathLike, repo_id: str, *, private: bool = False) -> str:
         The URL of the upload's commit.
 
     Raises:
-        WeightsError, ZooError: As `publish_files`; ZooError also without a token or when the Hub refuses the
-            upload.
+        WeightsError, ZooError: As `publish_files`; ZooError also without a token, or when the Hub refuses the
+            upload or cannot be reached.
     """
     from huggingface_hub import HfApi, get_token
-    from huggingface_hub.errors import HfHubHTTPError
 
     from . import __version__
     publish_files(folder, repo_id)
@@ -611,8 +610,8 @@ def publish(folder: os.PathLike, repo_id: str, *, private: bool = False) -> str:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=folder,
                                    commit_message=f"Upload {Path(folder).name} with resnet_zoo {__version__}")
-    except HfHubHTTPError as e:
-        raise ZooError(f"upload of {folder} to {repo_id} failed: {e}") from None
+    except Exception as e:  # refused (HTTP), unreachable (the HTTP client's own errors) or offline mode
+        raise ZooError(f"upload of {folder} to {repo_id} failed: {type(e).__name__}: {e}") from e
     return commit.commit_url
 
 
