@@ -1,6 +1,7 @@
 """ImageNet-style data for zoo_resnet*: a tiny ImageFolder tree written here, its transforms, its batches (the same
 whatever the number of processes or workers), its errors, and ``train`` + ``validate`` of zoo_resnet18 on it."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import timm
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 
 from resnet_zoo.cli import main
 from resnet_zoo.distributed import Ranks
@@ -140,3 +142,14 @@ def test_cifar_only_options_are_refused(tree, tmp_path, capsys, argv, message):
     assert main(["train", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(tree), "--out",
                  str(tmp_path / "run"), "--batch-size", "4", "--device", "cpu", *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_an_unreadable_image_is_named(tree, tmp_path, capsys):
+    broken = tmp_path / "images"
+    shutil.copytree(tree, broken)
+    (broken / "val" / "dog" / "1.png").write_bytes(b"not a png")
+    model = timm.create_model("zoo_resnet18", num_classes=3)
+    save_file(model.state_dict(), str(tmp_path / "model.safetensors"))
+    assert main(["validate", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(broken),
+                 "--checkpoint", str(tmp_path / "model.safetensors"), "--device", "cpu", "--workers", "0"]) == 1
+    assert f"error: cannot read image {broken / 'val' / 'dog' / '1.png'}: " in capsys.readouterr().err

@@ -115,7 +115,10 @@ class _SeededImages(Dataset):
     def __getitem__(self, item: Tuple[int, Optional[int]]) -> Tuple[torch.Tensor, int]:
         index, seed = item
         path, label = self.samples[index]
-        image = self.load(path)
+        try:
+            image = self.load(path)
+        except OSError as e:  # unreadable, or not an image Pillow knows
+            raise DataError(f"cannot read image {path}: {e}") from None
         if seed is None:
             return self.transform(image), label
         with torch.random.fork_rng(devices=[]):
