@@ -2,8 +2,9 @@
 
 Small CIFAR ResNets leave most of an H200 idle: two training processes sharing it give about 1.55x the
 throughput of one. Each ``--lane`` is a list of ``MODEL:EPOCHS`` trained one after the other with
-``resnet-zoo train``; the lanes run side by side. At ``--deadline`` seconds every run still going is stopped
-(its last checkpoint stays, to ``--resume`` later). Then everything the runs wrote (exports, logs, the console
+``resnet-zoo train``; the lanes run side by side. At ``--deadline`` seconds, or on SIGTERM or SIGINT (a command
+timeout, Ctrl-C), every run still going is stopped (its last checkpoint stays, to ``--resume`` later; a later
+session's lanes resume it by themselves). Then everything the runs wrote (exports, logs, the console
 output of each run, and the checkpoints of unfinished runs) is packed into ``PACK/runs.tar.gz``, split into
 parts of at most ``--part-mib`` MiB, with ``PACK/session.json`` listing what happened: the layout the device
 machine's ``$OUT`` takes back (a few files of at most 16 MiB).
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tarfile
@@ -47,32 +49,38 @@ class Lane(threading.Thread):
         super().__init__(daemon=True)
         self.runs, self.args, self.train_options = runs, args, train_options
         self.process: Optional[subprocess.Popen] = None
-        self.stopped = False
+        self.stop_reason: Optional[str] = None
+        self.lock = threading.Lock()  # no run starts after stop()
         self.results: Dict[str, Dict] = {}
 
     def run(self) -> None:
         for model, epochs in self.runs:
-            if self.stopped:
-                self.results[model] = dict(epochs=epochs, status="not started")
-                continue
             out = self.args.work / f"{model}.{TAG}"
             command = [sys.executable, "-m", "resnet_zoo.cli", "train", "--model", model, "--epochs", str(epochs),
                        "--data", str(self.args.data), "--out", str(out), *self.train_options]
             if (out / "checkpoint.safetensors").is_file():
                 command.append("--resume")
-            out.mkdir(parents=True, exist_ok=True)
             start = time.perf_counter()
-            with open(out / "console.log", "a") as console:
+            with self.lock:
+                if self.stop_reason is not None:
+                    self.results[model] = dict(epochs=epochs, status="not started")
+                    continue
+                out.mkdir(parents=True, exist_ok=True)
+                console = open(out / "console.log", "a")
                 self.process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT)
+            with console:
                 code = self.process.wait()
-            status = "finished" if code == 0 else ("stopped at the deadline" if self.stopped else f"failed ({code})")
+            status = "finished" if code == 0 else (
+                f"stopped ({self.stop_reason})" if self.stop_reason else f"failed ({code})")
             self.results[model] = dict(epochs=epochs, status=status, wall_s=round(time.perf_counter() - start, 1),
                                        command=" ".join(command[1:]))
+            print(f"{model}: {status} after {self.results[model]['wall_s']} s", flush=True)
 
-    def stop(self) -> None:
-        self.stopped = True
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+    def stop(self, reason: str) -> None:
+        with self.lock:
+            self.stop_reason = reason
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
 
 
 def machine() -> Dict[str, str]:
@@ -122,13 +130,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
+    signalled: List[str] = []
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda received, _: signalled.append(signal.Signals(received).name))
     lanes = [Lane(runs, args, train_options) for runs in args.lane]
     for lane in lanes:
         lane.start()
+    while any(lane.is_alive() for lane in lanes) and not signalled and time.perf_counter() - start < args.deadline:
+        time.sleep(0.2)
     for lane in lanes:
-        lane.join(timeout=max(0., args.deadline - (time.perf_counter() - start)))
-    for lane in lanes:
-        lane.stop()
+        lane.stop(signalled[0] if signalled else "deadline")
     for lane in lanes:
         lane.join()
     results = {model: result for lane in lanes for model, result in lane.results.items()}
