@@ -1,11 +1,12 @@
-"""Turn a pytest-benchmark JSON of ``test_models_speed.py`` into the Markdown tables the docs show.
+"""Turn a pytest-benchmark JSON of ``test_models_speed.py`` and ``test_train_speed.py`` into the docs' Markdown.
 
 Usage: ``python benchmarks/report.py benchmarks/results/<name>.json [-o <name>.md]``
 
 One table per task and precision; each cell is images per second (batch / median time of a call) and, in
 parentheses, the ratio to the family's reference in the same task and precision, run eagerly: the plain
 CIFAR ResNet-56 (``benchmarks/reference.py``) for CIFAR models, timm ``resnet50`` for ImageNet models.
-A closing section checks the issue's targets.
+The training recipe's throughput next to the plain eager loop (``test_train_speed.py``) gets a table of its
+own. A closing section checks the issues' targets.
 """
 import argparse
 import json
@@ -19,6 +20,10 @@ COLUMNS = (("eager", False), ("compile", False), ("eager", True), ("compile", Tr
 """Table columns as ``(mode, fused)``; training tables leave out the fused ones."""
 TASKS = ("train", "inference")
 PRECISIONS = ("fp32", "bf16")
+RECIPE_GROUP = "train-recipe-vs-reference"
+"""The group of ``test_train_speed.py``'s benchmarks."""
+RECIPE_SPEEDUP = 2.0
+"""Images per second of the training recipe over the plain eager loop's, required."""
 
 
 class Result(NamedTuple):
@@ -55,6 +60,8 @@ def load_results(data: dict) -> List[Result]:
     """
     results = []
     for bench in data.get("benchmarks", []):
+        if bench.get("group") == RECIPE_GROUP:
+            continue
         info = bench.get("extra_info", {})
         missing = [field for field in INFO_FIELDS if field not in info]
         if missing:
@@ -62,6 +69,21 @@ def load_results(data: dict) -> List[Result]:
                              f"report.py reads the JSON of benchmarks/test_models_speed.py")
         results.append(Result(*(info[field] for field in INFO_FIELDS), bench["stats"]["median"]))
     return results
+
+
+def recipe_speeds(data: dict) -> Dict[str, float]:
+    """Images per second (``steps_per_call`` x batch / median time of a call) of each ``test_train_speed.py``
+    loop in the document, by loop name (``reference``, ``recipe``)."""
+    return {bench["extra_info"]["loop"]: bench["extra_info"]["steps_per_call"] * bench["extra_info"]["batch"]
+            / bench["stats"]["median"] for bench in data.get("benchmarks", []) if bench.get("group") == RECIPE_GROUP}
+
+
+def _recipe_table(speeds: Dict[str, float]) -> List[str]:
+    lines = ["| loop | images/s | ratio to reference |", "|---|---|---|"]
+    for loop, rate in speeds.items():
+        ratio = f"{rate / speeds['reference']:.2f}x" if "reference" in speeds else "–"
+        lines.append(f"| {loop} | {rate:,.0f} | {ratio} |")
+    return lines
 
 
 def _cell(result: Optional[Result], reference: Optional[Result]) -> str:
@@ -91,7 +113,7 @@ def _ratio(results: Dict[tuple, Result], key: tuple, reference_key: tuple) -> Op
     return results[key].images_per_s / results[reference_key].images_per_s
 
 
-def _targets(results: Dict[tuple, Result]) -> List[str]:
+def _targets(results: Dict[tuple, Result], speeds: Dict[str, float]) -> List[str]:
     checks = []
     for task in TASKS:
         for precision in PRECISIONS:
@@ -104,8 +126,11 @@ def _targets(results: Dict[tuple, Result]) -> List[str]:
                        ("cifar_resnet56", "inference", precision, "compile", True),
                        ("reference_resnet56", "inference", precision, "eager", False)))
     lines = ["| target | ratio | required | met |", "|---|---|---|---|"]
-    for name, required, key, reference_key in checks:
-        ratio = _ratio(results, key, reference_key)
+    ratios = [_ratio(results, key, reference_key) for _, _, key, reference_key in checks]
+    checks.append(("cifar_resnet56 training, recipe vs plain eager loop (bf16 + channels_last)", RECIPE_SPEEDUP,
+                   None, None))
+    ratios.append(speeds["recipe"] / speeds["reference"] if {"recipe", "reference"} <= set(speeds) else None)
+    for (name, required, _, _), ratio in zip(checks, ratios):
         if ratio is None:
             lines.append(f"| {name} | not measured | >= {required:.1f}x | – |")
         else:
@@ -123,40 +148,49 @@ def _models_in_order(results: Iterable[Result]) -> List[Tuple[str, str]]:
 
 def markdown_report(data: dict) -> str:
     """The Markdown report of a pytest-benchmark JSON document: header, one table per task and precision,
-    and the targets.
+    the training recipe's table and the targets.
 
     Raises:
-        ValueError: If the document holds no timed benchmark of ``test_models_speed.py``.
+        ValueError: If the document holds no timed benchmark of ``test_models_speed.py`` or
+            ``test_train_speed.py``.
     """
     loaded = load_results(data)
-    if not loaded:
+    speeds = recipe_speeds(data)
+    if not loaded and not speeds:
         raise ValueError("the JSON holds no timed benchmark (was it written with --benchmark-disable?)")
     results = {r.key: r for r in loaded}
-    models = _models_in_order(loaded)
     machine = data.get("machine_info", {})
-    sizes = sorted({(r.family, r.task, r.batch, r.image_size) for r in loaded})
     lines = [f"# Throughput on {machine.get('bench_device_name', 'unknown device')}", "",
              f"torch {machine.get('torch', '?')}, torchvision {machine.get('torchvision', '?')}, "
              f"timm {machine.get('timm', '?')}, resnet_zoo {machine.get('resnet_zoo', '?')}; "
-             f"run {data.get('datetime', '?')}.", "",
-             "Images per second (batch / median time of a call; higher is better) and, in parentheses, the ratio "
-             "to the eager reference of the same task and precision: the plain CIFAR ResNet-56 for CIFAR "
-             "models, timm `resnet50` for ImageNet models. `bf16` is bf16 autocast with channels_last.", "",
-             "Batch sizes: " + "; ".join(f"{family} {task} {batch} at {size}x{size}"
-                                         for family, task, batch, size in sizes) + "."]
-    for task in TASKS:
-        for precision in PRECISIONS:
-            if any(r.task == task and r.precision == precision for r in loaded):
-                lines += ["", f"## {'Training step' if task == 'train' else 'Inference'}, {precision}", ""]
-                lines += _table(results, models, task, precision)
-    lines += ["", "## Targets", ""] + _targets(results)
+             f"run {data.get('datetime', '?')}."]
+    if loaded:
+        models = _models_in_order(loaded)
+        sizes = sorted({(r.family, r.task, r.batch, r.image_size) for r in loaded})
+        lines += ["", "Images per second (batch / median time of a call; higher is better) and, in parentheses, the "
+                  "ratio to the eager reference of the same task and precision: the plain CIFAR ResNet-56 for CIFAR "
+                  "models, timm `resnet50` for ImageNet models. `bf16` is bf16 autocast with channels_last.", "",
+                  "Batch sizes: " + "; ".join(f"{family} {task} {batch} at {size}x{size}"
+                                              for family, task, batch, size in sizes) + "."]
+        for task in TASKS:
+            for precision in PRECISIONS:
+                if any(r.task == task and r.precision == precision for r in loaded):
+                    lines += ["", f"## {'Training step' if task == 'train' else 'Inference'}, {precision}", ""]
+                    lines += _table(results, models, task, precision)
+    if speeds:
+        lines += ["", "## Training recipe vs plain loop", "",
+                  "`cifar_resnet56` trained by the recipe's step (`resnet_zoo.train`, default settings for the "
+                  "device) and by the plain eager loop (bf16 autocast + channels_last, Nesterov SGD), both on "
+                  "device-resident batches; images per second over a median call of several steps.", ""]
+        lines += _recipe_table(speeds)
+    lines += ["", "## Targets", ""] + _targets(results, speeds)
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: write the report of a results JSON to stdout or ``-o``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", type=Path, help="pytest-benchmark JSON of benchmarks/test_models_speed.py")
+    parser.add_argument("json", type=Path, help="pytest-benchmark JSON of benchmarks/test_models_speed.py and/or test_train_speed.py")
     parser.add_argument("-o", "--output", type=Path, help="Markdown file to write (default: stdout)")
     args = parser.parse_args(argv)
     try:

@@ -74,3 +74,30 @@ def test_json_of_other_benchmarks_is_an_error(results_json):
     del results_json["benchmarks"][0]["extra_info"]["fused"]
     with pytest.raises(ValueError, match=r"benchmark x::reference_resnet56 has no fused in extra_info"):
         report.load_results(results_json)
+
+
+def recipe_bench(loop, median_s, steps=20, batch=512):
+    """One benchmark of test_train_speed.py as pytest-benchmark writes it."""
+    return {"group": report.RECIPE_GROUP, "name": f"test_train_throughput[{loop}]", "fullname": f"y::{loop}",
+            "stats": {"median": median_s, "rounds": 10},
+            "extra_info": {"loop": loop, "model": "cifar_resnet56", "batch": batch, "steps_per_call": steps,
+                           "device": "cuda"}}
+
+
+def test_training_recipe_table_and_target(results_json):
+    results_json["benchmarks"] += [recipe_bench("reference", 0.5), recipe_bench("recipe", 0.2)]
+    text = report.markdown_report(results_json)
+    assert ("| loop | images/s | ratio to reference |\n|---|---|---|\n"
+            "| reference | 20,480 | 1.00x |\n| recipe | 51,200 | 2.50x |\n") in text
+    assert "| cifar_resnet56 training, recipe vs plain eager loop (bf16 + channels_last) | 2.50x | >= 2.0x | yes |" \
+        in text
+    assert "## Inference, fp32" in text  # the model tables stay
+
+
+def test_json_of_the_training_benchmark_alone(results_json):
+    results_json["benchmarks"] = [recipe_bench("reference", 0.5), recipe_bench("recipe", 0.4)]
+    text = report.markdown_report(results_json)
+    assert "## Training recipe vs plain loop" in text and "## Inference" not in text and "Batch sizes" not in text
+    assert "| cifar_resnet56 training, recipe vs plain eager loop (bf16 + channels_last) | 1.25x | >= 2.0x | no |" \
+        in text
+    assert "| zoo_resnet50 train, bf16, eager vs timm resnet50 | not measured | >= 1.0x | – |" in text
