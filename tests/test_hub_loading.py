@@ -162,6 +162,18 @@ def test_weights_env_that_is_not_a_folder_is_an_error(tmp_path, monkeypatch):
         timm.create_model("cifar_resnet20.rz_cifar10", pretrained=True)
 
 
+def test_weights_env_without_the_model_falls_through_to_the_hub_and_says_so(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+    export_random("cifar_resnet20", tmp_path / "weights")
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "weights"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(WeightsError, match=r"^pretrained weights for cifar_resnet44: hf-hub:resnet-zoo/cifar_resnet44"
+                                           r"\.rz_cifar10: neither model\.safetensors .*; "
+                                           f"{WEIGHTS_ENV}=.*weights has no cifar_resnet44\\.rz_cifar10/ either$"):
+        timm.create_model("cifar_resnet44.rz_cifar10", pretrained=True)
+
+
 def test_timm_adapts_num_classes_and_in_chans(tmp_path):
     model, folder = export_random("cifar_resnet20", tmp_path)
     source = model.state_dict()

@@ -282,12 +282,18 @@ def _locate(variant: str, cfg: PretrainedCfg, overlay: Mapping[str, Any],
     """Local weights file or folder for ``cfg``; ``None`` where timm reads the weights itself (a url)."""
     if cfg.file:
         return Path(cfg.file)
+    looked_in = ""
     if not cfg.source and not any(overlay.get(k) for k in SOURCE_KEYS):
         folder = _env_folder(variant, cfg)
         if folder is not None:
             return folder
+        if os.environ.get(WEIGHTS_ENV) and cfg.tag:
+            looked_in = f"; {WEIGHTS_ENV}={os.environ[WEIGHTS_ENV]} has no {variant}.{cfg.tag}/ either"
     if cfg.hf_hub_id:
-        return _download(cfg.hf_hub_id, cfg.hf_hub_filename, cache_dir)
+        try:
+            return _download(cfg.hf_hub_id, cfg.hf_hub_filename, cache_dir)
+        except WeightsError as e:
+            raise WeightsError(f"{e}{looked_in}") from None
     return None
 
 
