@@ -16,9 +16,9 @@ TOOL = Path(__file__).resolve().parents[1] / "tools" / "train_lanes.py"
 TINY = ["--subset", "64", "--batch-size", "32", "--warmup-epochs", "0", "--test-subset", "50", "--device", "cpu"]
 
 
-def _run_tool(cifar10_root, tmp_path, *options):
+def _run_tool(cifar10_root, tmp_path, *options, pack="out"):
     command = [sys.executable, str(TOOL), "--data", str(cifar10_root), "--work", str(tmp_path / "runs"),
-               "--pack", str(tmp_path / "out"), *options, "--", *TINY]
+               "--pack", str(tmp_path / pack), *options, "--", *TINY]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
 
@@ -39,7 +39,7 @@ def _wait_for_file(path, process, seconds=300):
         time.sleep(0.2)
 
 
-def test_sigterm_stops_the_runs_and_packs_exports_logs_and_the_unfinished_checkpoint(cifar10_root, tmp_path):
+def test_sigterm_stops_and_packs_then_the_same_lanes_skip_finished_runs_and_resume_others(cifar10_root, tmp_path):
     process = _run_tool(cifar10_root, tmp_path, "--deadline", "600", "--part-mib", "1",
                         "--lane", "cifar_resnet20:1,cifar_resnet32:1", "--lane", "cifar_resnet44:1000")
     work, pack = tmp_path / "runs", tmp_path / "out"
@@ -63,6 +63,17 @@ def test_sigterm_stops_the_runs_and_packs_exports_logs_and_the_unfinished_checkp
         assert {f"{run}/{model}.rz_cifar10/model.safetensors", f"{run}/train_log.jsonl", f"{run}/console.log"} <= names
         assert f"{run}/checkpoint.safetensors" not in names  # finished: the export is what counts
     assert "runs/cifar_resnet44.rz_cifar10/checkpoint.safetensors" in names  # to resume
+
+    # the same lanes again: the finished runs are skipped, the stopped one resumes
+    again = _run_tool(cifar10_root, tmp_path, "--deadline", "2", "--lane", "cifar_resnet20:1,cifar_resnet32:1",
+                      "--lane", "cifar_resnet44:1000", pack="out2")
+    output = again.communicate(timeout=120)[0]
+    assert again.returncode == 1, output
+    runs = json.loads((tmp_path / "out2" / "session.json").read_text())["runs"]
+    assert {m: r["status"] for m, r in runs.items()} == {
+        "cifar_resnet20": "finished earlier", "cifar_resnet32": "finished earlier",
+        "cifar_resnet44": "stopped (deadline)"}
+    assert runs["cifar_resnet44"]["command"].endswith(" --resume")
 
 
 def test_the_deadline_stops_the_run_going_and_starts_no_other(cifar10_root, tmp_path):

@@ -3,13 +3,15 @@
 Small CIFAR ResNets leave most of an H200 idle: two training processes sharing it give about 1.55x the
 throughput of one. Each ``--lane`` is a list of ``MODEL:EPOCHS`` trained one after the other with
 ``resnet-zoo train``; the lanes run side by side. At ``--deadline`` seconds, or on SIGTERM or SIGINT (a command
-timeout, Ctrl-C), every run still going is stopped (its last checkpoint stays, to ``--resume`` later; a later
-session's lanes resume it by themselves). Then everything the runs wrote (exports, logs, the console
-output of each run, and the checkpoints of unfinished runs) is packed into ``PACK/runs.tar.gz``, split into
-parts of at most ``--part-mib`` MiB, with ``PACK/session.json`` listing what happened: the layout the device
-machine's ``$OUT`` takes back (a few files of at most 16 MiB).
+timeout, Ctrl-C), every run still going is stopped; its last checkpoint stays. Then everything the runs wrote
+(exports, logs, the console output of each run, and the checkpoints of unfinished runs) is packed into
+``PACK/runs.tar.gz``, split into parts of at most ``--part-mib`` MiB, with ``PACK/session.json`` listing what
+happened: the layout the device machine's ``$OUT`` takes back (a few files of at most 16 MiB).
 
-    python tools/train_lanes.py --data /tmp/data --work /tmp/runs --pack "$OUT" --deadline 540 \\
+Started again on the same ``--work``, the lanes resume every run that has a checkpoint and skip every run that
+has its export, so a training longer than one sitting spans several.
+
+    PYTHONPATH=src python3 tools/train_lanes.py --data /tmp/data --work /tmp/runs --pack "$OUT" --deadline 540 \\
         --lane cifar_resnet110:150 --lane cifar_resnet20:200,cifar_resnet32:200,cifar_resnet44:180,cifar_resnet56:160 \\
         -- --cutout 16
 
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 TAG = "rz_cifar10"
+FINISHED_EARLIER = "finished earlier"
+"""Status of a run whose export is in ``--work`` already (from a former session): it is not trained again."""
 
 
 def parse_lane(text: str) -> List[Tuple[str, int]]:
@@ -58,6 +62,10 @@ class Lane(threading.Thread):
             out = self.args.work / f"{model}.{TAG}"
             command = [sys.executable, "-m", "resnet_zoo.cli", "train", "--model", model, "--epochs", str(epochs),
                        "--data", str(self.args.data), "--out", str(out), *self.train_options]
+            if (out / f"{model}.{TAG}" / "model.safetensors").is_file():
+                self.results[model] = dict(epochs=epochs, status=FINISHED_EARLIER)
+                print(f"{model}: {FINISHED_EARLIER}", flush=True)
+                continue
             if (out / "checkpoint.safetensors").is_file():
                 command.append("--resume")
             start = time.perf_counter()
@@ -143,7 +151,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for lane in lanes:
         lane.join()
     results = {model: result for lane in lanes for model, result in lane.results.items()}
-    finished = [model for model, result in results.items() if result["status"] == "finished"]
+    finished = [model for model, result in results.items() if result["status"] in ("finished", FINISHED_EARLIER)]
     parts = pack(args.work, args.pack, args.part_mib * 2 ** 20, finished)
     session = dict(**machine(), lanes=[
         [f"{m}:{e}" for m, e in runs] for runs in args.lane], train_options=train_options, deadline_s=args.deadline,
