@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import Normalize, crop_flip, cutout_
-from .distributed import Ranks, rank_slice, shard
+from .distributed import Ranks, check_batching, rank_slice, shard
 from .errors import DataError
 from .pretrained import CIFAR10_MEAN, CIFAR10_STD, CIFAR10_TAG
 
@@ -330,12 +330,7 @@ class DeviceLoader:
             channels_last: bool = False,
             ranks: Ranks = Ranks(),
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if train and generator is None:
-            raise ValueError("a training DeviceLoader needs a generator")
-        if train:
-            ranks.split(batch_size)
+        check_batching("DeviceLoader", batch_size, train, generator, ranks)
         self.batch_size = batch_size
         self.train = train
         self.cutout = cutout

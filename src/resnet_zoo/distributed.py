@@ -12,7 +12,7 @@ step trains on do not depend on ``N``, and a run can resume with a different num
 """
 import os
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -62,6 +62,22 @@ def rank_slice(step: int, batch_size: int, ranks: Ranks) -> slice:
 def shard(num_images: int, ranks: Ranks) -> slice:
     """This process's contiguous part of ``num_images`` evaluation images; the parts cover each image once."""
     return slice(ranks.rank * num_images // ranks.world_size, (ranks.rank + 1) * num_images // ranks.world_size)
+
+
+def check_batching(loader: str, batch_size: int, train: bool, generator: Optional[torch.Generator],
+                   ranks: Ranks) -> None:
+    """Check the batching options of a data loader (named ``loader`` in the errors).
+
+    Raises:
+        ValueError: For a non-positive batch size, or training without a generator.
+        ZooError: If a training batch does not split evenly across the processes.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if train and generator is None:
+        raise ValueError(f"a training {loader} needs a generator")
+    if train:
+        ranks.split(batch_size)
 
 
 def launched_ranks() -> Ranks:

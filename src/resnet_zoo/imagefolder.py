@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import Normalize
-from .distributed import Ranks, rank_slice, shard
+from .distributed import Ranks, check_batching, rank_slice, shard
 from .errors import DataError
 
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
@@ -189,12 +189,7 @@ class FolderLoader:
             ranks: Ranks = Ranks(),
             workers: int = 0,
     ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if train and generator is None:
-            raise ValueError("a training FolderLoader needs a generator")
-        if train:
-            ranks.split(batch_size)
+        check_batching("FolderLoader", batch_size, train, generator, ranks)
         samples = split.samples if train else split.samples[shard(len(split), ranks)]
         self.batch_size = batch_size
         self.num_images = len(samples)

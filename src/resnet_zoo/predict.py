@@ -72,8 +72,6 @@ def predict_command(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo predict``."""
     import timm
 
-    import resnet_zoo  # noqa: F401  (registers the models)
-
     from .validate import load_hub_folder
 
     if not (args.pretrained or args.checkpoint):
