@@ -60,12 +60,12 @@ class Lane(threading.Thread):
     def run(self) -> None:
         for model, epochs in self.runs:
             out = self.args.work / f"{model}.{TAG}"
-            command = [sys.executable, "-m", "resnet_zoo.cli", "train", "--model", model, "--epochs", str(epochs),
-                       "--data", str(self.args.data), "--out", str(out), *self.train_options]
             if (out / f"{model}.{TAG}" / "model.safetensors").is_file():
                 self.results[model] = dict(epochs=epochs, status=FINISHED_EARLIER)
                 print(f"{model}: {FINISHED_EARLIER}", flush=True)
                 continue
+            command = [sys.executable, "-m", "resnet_zoo.cli", "train", "--model", model, "--epochs", str(epochs),
+                       "--data", str(self.args.data), "--out", str(out), *self.train_options]
             if (out / "checkpoint.safetensors").is_file():
                 command.append("--resume")
             start = time.perf_counter()

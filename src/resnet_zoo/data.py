@@ -10,7 +10,6 @@
   ``torchrun`` each process takes its part of every batch.
 """
 import codecs
-import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import Normalize, crop_flip, cutout_
-from .distributed import Ranks, check_batching, rank_slice, shard
+from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .errors import DataError
 from .pretrained import CIFAR10_MEAN, CIFAR10_STD, CIFAR10_TAG
 
@@ -349,9 +348,7 @@ class DeviceLoader:
 
     def __len__(self) -> int:
         """Batches per pass (global batches, for training)."""
-        if self.train:
-            return self.num_images // self.batch_size
-        return math.ceil(self.num_images / self.batch_size)
+        return batches_per_pass(self.num_images, self.batch_size, self.train)
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(images, labels)``: float32 ``(B, 3, 32, 32)`` and int64 ``(B,)``, on the device."""

@@ -10,6 +10,7 @@ taking positions ``r * B / N`` to ``(r + 1) * B / N`` (`rank_slice`). The order 
 drawn per epoch for the whole dataset from one generator that every process advances alike, so the images a
 step trains on do not depend on ``N``, and a run can resume with a different number of processes.
 """
+import math
 import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -78,6 +79,12 @@ def check_batching(loader: str, batch_size: int, train: bool, generator: Optiona
         raise ValueError(f"a training {loader} needs a generator")
     if train:
         ranks.split(batch_size)
+
+
+def batches_per_pass(num_images: int, batch_size: int, train: bool) -> int:
+    """Batches in one pass over ``num_images``: global batches, the last partial one dropped, for training;
+    every image, the last batch possibly smaller, for evaluation."""
+    return num_images // batch_size if train else math.ceil(num_images / batch_size)
 
 
 def launched_ranks() -> Ranks:

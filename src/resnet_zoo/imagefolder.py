@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import Normalize
-from .distributed import Ranks, check_batching, rank_slice, shard
+from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .errors import DataError
 
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
@@ -136,9 +136,7 @@ class _Batches:
         self.generator = generator
 
     def __len__(self) -> int:
-        if self.generator is not None:
-            return self.num_images // self.batch_size
-        return math.ceil(self.num_images / self.batch_size)
+        return batches_per_pass(self.num_images, self.batch_size, train=self.generator is not None)
 
     def __iter__(self) -> Iterator[List[Tuple[int, Optional[int]]]]:
         if self.generator is None:

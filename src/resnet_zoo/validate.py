@@ -26,7 +26,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
-from .data import get_spec
 from .datasets import DATASET_NAMES, IMAGEFOLDER, Loader, dataset_title, load_split, make_loader, model_overlay
 from .distributed import all_reduce_sum
 from .imagefolder import DEFAULT_WORKERS
@@ -197,7 +196,7 @@ def load_model(name: str, dataset: str, pretrained: bool = False,
             model = create_model_for(name, dataset, classes, file=checkpoint)
     except (RuntimeError, OSError) as e:
         raise WeightsError(f"cannot load {source} into {name}: {e}") from e
-    num_classes = len(classes) if classes is not None else get_spec(dataset).num_classes
+    num_classes = model_overlay(dataset, classes)["num_classes"]
     if model.num_classes != num_classes:
         raise ZooError(f"{name} with {source} has {model.num_classes} classes, {dataset_title(dataset)} has "
                        f"{num_classes}")

@@ -238,14 +238,13 @@ def check_pretrained(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module
 # pretrained loading through timm
 
 def _env_folder(variant: str, cfg: PretrainedCfg) -> Optional[Path]:
-    """``$RESNET_ZOO_WEIGHTS/<variant>.<tag>`` if the variable is set and that folder exists."""
+    """``$RESNET_ZOO_WEIGHTS/<variant>.<tag>`` if the variable is set (whether or not that folder exists)."""
     root = os.environ.get(WEIGHTS_ENV)
     if not root or not cfg.tag:
         return None
     if not Path(root).is_dir():
         raise WeightsError(f"{WEIGHTS_ENV}={root} is not a folder")
-    folder = Path(root) / f"{variant}.{cfg.tag}"
-    return folder if folder.is_dir() else None
+    return Path(root) / f"{variant}.{cfg.tag}"
 
 
 def _download(hub_id: str, filename: Optional[str], cache_dir: Optional[PathLike]) -> Path:
@@ -285,10 +284,10 @@ def _locate(variant: str, cfg: PretrainedCfg, overlay: Mapping[str, Any],
     looked_in = ""
     if not cfg.source and not any(overlay.get(k) for k in SOURCE_KEYS):
         folder = _env_folder(variant, cfg)
-        if folder is not None:
+        if folder is not None and folder.is_dir():
             return folder
-        if os.environ.get(WEIGHTS_ENV) and cfg.tag:
-            looked_in = f"; {WEIGHTS_ENV}={os.environ[WEIGHTS_ENV]} has no {variant}.{cfg.tag}/ either"
+        if folder is not None:
+            looked_in = f"; {WEIGHTS_ENV}={folder.parent} has no {folder.name}/ either"
     if cfg.hf_hub_id:
         try:
             return _download(cfg.hf_hub_id, cfg.hf_hub_filename, cache_dir)
