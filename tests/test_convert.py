@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+from huggingface_hub import ModelCard
 from safetensors.torch import save_file
 
 import resnet_zoo  # noqa: F401  (registers the models)
@@ -172,3 +173,42 @@ def test_convert_command(tmp_path, capsys):
                  "--tag", "repro"]) == 1
     assert capsys.readouterr().err.startswith(
         f"resnet-zoo convert: error: {tmp_path / 'r.pth'} does not fit cifar_resnet56: 216 missing keys: ")
+
+
+def test_convert_credits_weights_made_elsewhere(tmp_path):
+    """Their normalisation, licence and origin go into config.json; credit, reported top-1 and licence text into
+    the card, with the licence as its front matter's."""
+    reference = randomize(ReproResNet(3, "A"))
+    torch.save({"state_dict": nn.DataParallel(reference).state_dict()}, tmp_path / "r.th")
+    licence = "Copyright (c) 2018, Someone\n\nRedistributions must retain this notice.\n"
+    (tmp_path / "LICENSE").write_text(licence)
+    out = tmp_path / "cifar_resnet20.ext_cifar10"
+    assert main(["convert", str(tmp_path / "r.th"), str(out), "--model", "cifar_resnet20", "--tag", "ext_cifar10",
+                 "--dataset", "cifar10", "--top1", "91.7", "--top5", "99.6", "--source-top1", "91.73",
+                 "--mean", "0.5", "0.4", "0.3", "--std", "0.2", "0.25", "0.3", "--license", "bsd-2-clause",
+                 "--license-file", str(tmp_path / "LICENSE"), "--origin-url", "https://example.org/r",
+                 "--source", "[r](https://example.org/r) at commit abc1234"]) == 0
+    cfg = json.loads((out / "config.json").read_text())["pretrained_cfg"]
+    assert {k: cfg[k] for k in ("mean", "std", "license", "origin_url")} == {
+        "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "license": "bsd-2-clause",
+        "origin_url": "https://example.org/r"}
+    card = ModelCard.load(out / "README.md")
+    assert card.data.license == "bsd-2-clause"
+    assert "| Source | [r](https://example.org/r) at commit abc1234 |\n" in card.text
+    assert "| Top-1 accuracy (%) | 91.70 |\n| Top-5 accuracy (%) | 99.60 |\n" \
+           "| Top-1 reported by the source (%) | 91.73 |" in card.text
+    assert "## License\n\nThe weights are under their source's licence, `bsd-2-clause`, whose text follows in " \
+           f"full:\n\n```text\n{licence.strip()}\n```\n" in card.text
+    loaded = load(out)
+    assert tuple(loaded.pretrained_cfg["mean"]) == (0.5, 0.4, 0.3)
+    assert tuple(loaded.pretrained_cfg["std"]) == (0.2, 0.25, 0.3)
+    assert_same_up_to_pooling(outputs(loaded, 32), outputs(reference, 32))
+
+
+def test_convert_refuses_an_unreadable_licence_file(tmp_path, capsys):
+    torch.save(randomize(ReproResNet(3, "A")).state_dict(), tmp_path / "r.pth")
+    assert main(["convert", str(tmp_path / "r.pth"), str(tmp_path / "out"), "--model", "cifar_resnet20",
+                 "--tag", "ext", "--license-file", str(tmp_path / "LICENSE")]) == 1
+    assert capsys.readouterr().err == \
+        f"resnet-zoo convert: error: --license-file {tmp_path / 'LICENSE'}: No such file or directory\n"
+    assert not (tmp_path / "out").exists()

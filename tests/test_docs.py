@@ -34,6 +34,7 @@ from published import read_published  # noqa: E402
 
 TOP1, TOP5 = 92.84, 99.71
 COMMAND = "resnet-zoo train --data /data --out runs/x --model cifar_resnet20 --epochs 200"
+SOURCE = "[someone/repro](https://example.org/repro) at commit abc1234"
 
 
 def cifar_counts(n: int, classes: int = 10):
@@ -57,12 +58,13 @@ def cifar_counts(n: int, classes: int = 10):
     return params + 64 * classes + classes, macs + 64 * classes
 
 
-@pytest.mark.parametrize("depth, n", [(20, 3), (56, 9)])
-def test_cifar_facts_match_the_hand_count(depth, n):
+@pytest.mark.parametrize("depth, n, tags, default", [(20, 3, ("rz_cifar10", "ak_cifar10"), "rz_cifar10"),
+                                                     (56, 9, ("ak_cifar10",), None)])
+def test_cifar_facts_match_the_hand_count(depth, n, tags, default):
     facts = model_table.model_facts(f"cifar_resnet{depth}")
     assert (facts.params, facts.macs) == cifar_counts(n)
     assert (facts.block, facts.depths, facts.widths, facts.output_stride) == ("BasicBlock", (n, n, n), (16, 32, 64), 4)
-    assert (facts.input_size, facts.shortcut, facts.tags) == ((3, 32, 32), "B", ("rz_cifar10",))
+    assert (facts.input_size, facts.shortcut, facts.tags, facts.default) == ((3, 32, 32), "B", tags, default)
 
 
 def test_imagenet_facts_match_torchvision():
@@ -72,8 +74,8 @@ def test_imagenet_facts_match_torchvision():
     assert facts.params == sum(p.numel() for p in reference_model.parameters())
     # torchvision documents the cost of its ResNet-50 in GMACs (its "GFLOPS"), to three decimals
     assert round(facts.macs / 1e9, 3) == torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["_ops"]
-    assert (facts.block, facts.depths, facts.widths, facts.tags) == \
-        ("Bottleneck", (3, 4, 6, 3), (256, 512, 1024, 2048), ())
+    assert (facts.block, facts.depths, facts.widths, facts.tags, facts.default) == \
+        ("Bottleneck", (3, 4, 6, 3), (256, 512, 1024, 2048), (), None)
 
 
 def test_shortcut_a_is_reported():
@@ -103,41 +105,44 @@ def hub_dir(tmp_path_factory):
            dataset="cifar10", metrics={"top1": TOP1, "top5": TOP5}, recipe={"epochs": 200}, command=COMMAND,
            train_log=log, wall_time_s=3725.0, hardware="NVIDIA H200")
     export(timm.create_model("cifar_resnet56", shortcut="A"), tmp_path / "hub" / "cifar_resnet56.repro",
-           tag="repro")
+           tag="repro", source=SOURCE)
     return tmp_path / "hub"
 
 
 def test_models_table_without_published_weights(facts):
     table = model_table.models_table(facts, {}).splitlines()
     assert table[0] == "| Model | Params | MACs | Input | Shortcut | Pretrained weights |"
-    assert table[2] == "| `cifar_resnet20` | 0.27 M | 40.81 M | 3×32×32 | B | `rz_cifar10`: not yet published |"
-    assert table[4] == "| `zoo_resnet18` | 11.69 M | 1.81 G | 3×224×224 | B | none registered |"
+    assert table[2] == "| `cifar_resnet20` | 0.27 M | 40.81 M | 3×32×32 | B | `rz_cifar10` (default): not yet " \
+                       "published<br>`ak_cifar10`: not yet published |"
+    assert table[4] == "| `zoo_resnet18` | 11.69 M | 1.81 G | 3×224×224 | B | none |"
 
 
 def test_models_table_reads_top1_from_hub(facts, hub_dir):
     published = read_published(hub_dir)
     assert sorted(published) == ["cifar_resnet20.rz_cifar10", "cifar_resnet56.repro"]
     rows = model_table.models_table(facts, published).splitlines()
-    assert rows[2].endswith("| `rz_cifar10`: 92.84 % top-1 on cifar10 |")
-    assert rows[3].endswith("| `rz_cifar10`: not yet published<br>`repro`: published, no top-1 in its card, "
-                            "not registered: load it as `hf-hub:` or `local-dir:` |")
+    assert rows[2].endswith("| `rz_cifar10` (default): 92.84 % top-1 on cifar10, trained by the recipe<br>"
+                            "`ak_cifar10`: not yet published |")
+    assert rows[3].endswith(f"| `ak_cifar10`: not yet published<br>`repro`: published, no top-1 in its card, "
+                            f"shortcut A, from {SOURCE}, not registered: load it as `hf-hub:` or `local-dir:` |")
 
 
 def test_published_weights_carry_the_card_facts(hub_dir):
     weights = read_published(hub_dir)["cifar_resnet20.rz_cifar10"]
     assert (weights.architecture, weights.tag, weights.dataset) == ("cifar_resnet20", "rz_cifar10", "cifar10")
     assert (weights.metrics, weights.recipe, weights.command) == ({"top1": TOP1, "top5": TOP5}, {"epochs": 200}, COMMAND)
+    assert (weights.model_args, weights.source) == ({}, None)
+    converted = read_published(hub_dir)["cifar_resnet56.repro"]
+    assert (converted.model_args, converted.source, converted.recipe) == ({"shortcut": "A"}, SOURCE, None)
     assert weights.details["Training hardware"] == "NVIDIA H200"
     assert weights.details["Training wall time"] == "1 h 02 min (3725 s)"
 
 
-def test_training_runs_give_the_exact_command_or_the_one_to_run(hub_dir):
+def test_training_runs_are_the_recipe_trained_folders_with_their_exact_command(hub_dir):
     text = training_tables.training_runs(read_published(hub_dir))
-    published, unpublished = text.split("### `cifar_resnet20.rz_cifar10`")[1].split("### `cifar_resnet32.rz_cifar10`")
-    assert "top-1 **92.84 %** on the cifar10 test split, trained in 1 h 02 min (3725 s), on NVIDIA H200." in published
-    assert f"```bash\n{COMMAND}\n```" in published
-    assert "```bash\nresnet-zoo train --model cifar_resnet32 --dataset cifar10 --data DATA\n```" in unpublished
-    assert "cifar_resnet56.repro" not in text  # converted, not trained by the recipe
+    assert [line for line in text.splitlines() if line.startswith("### ")] == ["### `cifar_resnet20.rz_cifar10`"]
+    assert "top-1 **92.84 %** on the cifar10 test split, trained in 1 h 02 min (3725 s), on NVIDIA H200." in text
+    assert f"```bash\n{COMMAND}\n```" in text
 
 
 def test_a_misnamed_hub_folder_is_an_error(hub_dir, tmp_path):

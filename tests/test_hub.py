@@ -169,6 +169,13 @@ def test_export_refuses_to_replace_a_folder_of_other_files(tmp_path):
     (dict(tag="t", dataset="cifar10", metrics={"top1": 90.0}), "metrics must have top1 and top5"),
     (dict(tag="t", metrics={"top1": 90.0, "top5": 99.0}), "metrics need the dataset"),
     (dict(tag="t", dataset="cifar10", metrics={"top1": float("nan"), "top5": 99.0}), "finite numbers"),
+    (dict(tag="t", pretrained_cfg={"hf_hub_id": "me/x", "colour": 1}),
+     r"^pretrained_cfg may set timm's PretrainedCfg fields but not architecture, file, hf_hub_filename, hf_hub_id, "
+     r"source, state_dict, tag, url; got colour, hf_hub_id$"),
+    (dict(tag="t", pretrained_cfg={"mean": (0.5, 0.5), "std": (0.2, 0.2, 0.2)}),
+     r"^pretrained_cfg mean must have one value per input channel \(3\)$"),
+    (dict(tag="t", license_text="Copyright (c) 2018, Someone"),
+     r"^license_text needs the licence's Hub id too: pretrained_cfg=dict\(license=\.\.\.\) \(--license\)$"),
 ])
 def test_export_rejects_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ZooError, match=message):

@@ -1,11 +1,6 @@
 """Pretrained loading through timm: local folders, an offline Hugging Face cache, RESNET_ZOO_WEIGHTS, overlays,
 shards, adaptation, and one clear WeightsError for every kind of bad weights."""
-import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +12,8 @@ import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import export
 from resnet_zoo.weights import WEIGHTS_ENV
+
+from hf_cache import add_to_hf_cache, load_offline, loaded_file
 
 
 def random_model(name: str, seed: int, **kwargs) -> torch.nn.Module:
@@ -43,84 +40,36 @@ def export_random(name: str, folder: Path, seed: int = 0, tag: str = "rz_cifar10
     return model, export(model, folder / f"{name}.{tag}", tag=tag, **kwargs)
 
 
-def add_to_hf_cache(hf_home: Path, repo_id: str, folder: Path) -> None:
-    """Lay ``folder`` out as huggingface_hub's cache of ``repo_id`` after a download (blobs, snapshot, ref)."""
-    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()
-    snapshot = repo / "snapshots" / commit
-    for d in (repo / "blobs", snapshot, repo / "refs"):
-        d.mkdir(parents=True)
-    for file in folder.iterdir():
-        blob = hashlib.sha256(file.read_bytes()).hexdigest()
-        shutil.copyfile(file, repo / "blobs" / blob)
-        (snapshot / file.name).symlink_to(Path("..", "..", "blobs", blob))
-    (repo / "refs" / "main").write_text(commit)
-
-
-# Loads each [model name, RESNET_ZOO_WEIGHTS or null] with pretrained=True in a fresh interpreter (where
-# huggingface_hub reads HF_HOME and HF_HUB_OFFLINE), saving logits, or the WeightsError message.
-LOAD_SCRIPT = """
-import json, os, sys
-import timm, torch
-from safetensors.torch import save_file
-from resnet_zoo.errors import WeightsError
-x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
-outputs, errors = {}, {}
-for name, weights in json.loads(sys.argv[1]):
-    os.environ.pop("RESNET_ZOO_WEIGHTS", None)
-    if weights:
-        os.environ["RESNET_ZOO_WEIGHTS"] = weights
-    try:
-        model = timm.create_model(name, pretrained=True).eval()
-    except WeightsError as e:
-        errors[name] = str(e)
-        continue
-    with torch.no_grad():
-        outputs[f"{name}|{weights}"] = model(x)
-    outputs[f"{name}|{weights}|file"] = torch.tensor(list(model.pretrained_cfg["file"].encode()))
-save_file(outputs, sys.argv[2])
-print(json.dumps(errors))
-"""
-
-
 def test_offline_hf_cache_and_weights_folder(tmp_path):
     hub_model, hub_folder = export_random("cifar_resnet20", tmp_path / "hub", seed=1)
-    sharded_model, sharded_folder = export_random("cifar_resnet32", tmp_path / "hub", seed=2, max_shard_size="200KB")
+    sharded_model = random_model("cifar_resnet32", 2, shortcut="A")
+    sharded_folder = export(sharded_model, tmp_path / "hub" / "cifar_resnet32.ak_cifar10", tag="ak_cifar10",
+                            max_shard_size="200KB")
     local_model, _ = export_random("cifar_resnet20", tmp_path / "weights", seed=3)
     hf_home = tmp_path / "hf"
     add_to_hf_cache(hf_home, "resnet-zoo/cifar_resnet20.rz_cifar10", hub_folder)
-    add_to_hf_cache(hf_home, "resnet-zoo/cifar_resnet32.rz_cifar10", sharded_folder)
+    add_to_hf_cache(hf_home, "resnet-zoo/cifar_resnet32.ak_cifar10", sharded_folder)
     weights = str(tmp_path / "weights")
     loads = [["cifar_resnet20.rz_cifar10", None], ["hf-hub:resnet-zoo/cifar_resnet20.rz_cifar10", None],
-             ["cifar_resnet32.rz_cifar10", None], ["hf-hub:resnet-zoo/cifar_resnet32.rz_cifar10", None],
-             ["cifar_resnet20.rz_cifar10", weights], ["cifar_resnet32.rz_cifar10", weights],
-             ["hf-hub:resnet-zoo/cifar_resnet20.rz_cifar10", weights], ["cifar_resnet44.rz_cifar10", None]]
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", WEIGHTS_ENV)}
-    env.update(HF_HOME=str(hf_home), HF_HUB_OFFLINE="1")
-    out = tmp_path / "outputs.safetensors"
-    run = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, json.dumps(loads), str(out)], env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    outputs, errors = load_file(out), json.loads(run.stdout.splitlines()[-1])
-
-    def file_of(key: str) -> str:
-        return bytes(outputs[key + "|file"].tolist()).decode()
+             ["cifar_resnet32.ak_cifar10", None], ["hf-hub:resnet-zoo/cifar_resnet32.ak_cifar10", None],
+             ["cifar_resnet20.rz_cifar10", weights], ["hf-hub:resnet-zoo/cifar_resnet20.rz_cifar10", weights],
+             ["cifar_resnet56.ak_cifar10", None]]
+    outputs, errors = load_offline(loads, hf_home, tmp_path / "outputs.safetensors")
 
     for name in ("cifar_resnet20.rz_cifar10", "hf-hub:resnet-zoo/cifar_resnet20.rz_cifar10"):
         assert torch.equal(outputs[f"{name}|None"], logits(hub_model))
-        assert file_of(f"{name}|None").startswith(str(hf_home / "hub" / "models--resnet-zoo--cifar_resnet20"))
-    for name in ("cifar_resnet32.rz_cifar10", "hf-hub:resnet-zoo/cifar_resnet32.rz_cifar10"):
+        assert loaded_file(outputs, f"{name}|None").startswith(
+            str(hf_home / "hub" / "models--resnet-zoo--cifar_resnet20"))
+    for name in ("cifar_resnet32.ak_cifar10", "hf-hub:resnet-zoo/cifar_resnet32.ak_cifar10"):
         assert torch.equal(outputs[f"{name}|None"], logits(sharded_model))
-    # the weights folder wins for the registered name, lacks resnet32 (so the Hub serves it), and an explicit
-    # hf-hub: name still means the Hub
+    # the weights folder wins for the registered name, and an explicit hf-hub: name still means the Hub
     assert torch.equal(outputs[f"cifar_resnet20.rz_cifar10|{weights}"], logits(local_model))
-    assert file_of(f"cifar_resnet20.rz_cifar10|{weights}") == \
+    assert loaded_file(outputs, f"cifar_resnet20.rz_cifar10|{weights}") == \
         str(tmp_path / "weights" / "cifar_resnet20.rz_cifar10" / "model.safetensors")
-    assert torch.equal(outputs[f"cifar_resnet32.rz_cifar10|{weights}"], logits(sharded_model))
     assert torch.equal(outputs[f"hf-hub:resnet-zoo/cifar_resnet20.rz_cifar10|{weights}"], logits(hub_model))
-    assert list(errors) == ["cifar_resnet44.rz_cifar10"]
-    assert errors["cifar_resnet44.rz_cifar10"].startswith(
-        "pretrained weights for cifar_resnet44: hf-hub:resnet-zoo/cifar_resnet44.rz_cifar10: neither "
+    assert list(errors) == ["cifar_resnet56.ak_cifar10"]
+    assert errors["cifar_resnet56.ak_cifar10"].startswith(
+        "pretrained weights for cifar_resnet56: hf-hub:resnet-zoo/cifar_resnet56.ak_cifar10: neither "
         "model.safetensors nor model.safetensors.index.json could be fetched")
 
 
@@ -162,16 +111,21 @@ def test_weights_env_that_is_not_a_folder_is_an_error(tmp_path, monkeypatch):
         timm.create_model("cifar_resnet20.rz_cifar10", pretrained=True)
 
 
-def test_weights_env_without_the_model_falls_through_to_the_hub_and_says_so(tmp_path, monkeypatch):
-    from huggingface_hub import constants
+def test_weights_env_without_the_model_is_an_error_at_once(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def download(*args, **kwargs):
+        raise AssertionError(f"huggingface_hub downloaded {args} {kwargs}")
+
     export_random("cifar_resnet20", tmp_path / "weights")
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "weights"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    with pytest.raises(WeightsError, match=r"^pretrained weights for cifar_resnet44: hf-hub:resnet-zoo/cifar_resnet44"
-                                           r"\.rz_cifar10: neither model\.safetensors .*; "
-                                           f"{WEIGHTS_ENV}=.*weights has no cifar_resnet44\\.rz_cifar10/ either$"):
-        timm.create_model("cifar_resnet44.rz_cifar10", pretrained=True)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    with pytest.raises(WeightsError) as error:
+        timm.create_model("cifar_resnet44.ak_cifar10", pretrained=True)
+    assert str(error.value) == (
+        f"pretrained weights for cifar_resnet44: {WEIGHTS_ENV}={tmp_path / 'weights'} has no "
+        f"cifar_resnet44.ak_cifar10/; unset {WEIGHTS_ENV} to fetch them from "
+        f"hf-hub:resnet-zoo/cifar_resnet44.ak_cifar10")
 
 
 def test_timm_adapts_num_classes_and_in_chans(tmp_path):

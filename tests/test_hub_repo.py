@@ -1,19 +1,34 @@
 """The weights this repo ships in ``hub/``: each folder is exactly one publishable Hub repo, small enough for git,
-and ``RESNET_ZOO_WEIGHTS=hub`` serves it to ``timm.create_model`` by name."""
+registered under its name (and nothing else is), served by ``RESNET_ZOO_WEIGHTS=hub``, and scoring its card."""
+import json
 from pathlib import Path
 
 import pytest
 import timm
+import torch
 
 import resnet_zoo  # noqa: F401  (registers the models)
-from resnet_zoo.hub import publish_files
-from resnet_zoo.pretrained import HF_HUB_ORG
-from resnet_zoo.weights import WEIGHTS_ENV
+from resnet_zoo.blocks import PadShortcut
+from resnet_zoo.data import read_batch
+from resnet_zoo.errors import WeightsError
+from resnet_zoo.hub import CARD_NAME, SOURCE_TOP1_LABEL, publish_files, verify
+from resnet_zoo.pretrained import HF_HUB_ORG, hub_id
+from resnet_zoo.resnet import PRETRAINED
+from resnet_zoo.weights import WEIGHTS_ENV, is_zoo_model
+
+from hf_cache import add_to_hf_cache, load_offline, loaded_file
 
 HUB = Path(__file__).resolve().parents[1] / "hub"
 FOLDERS = sorted(p for p in HUB.iterdir() if p.is_dir()) if HUB.is_dir() else []
 MAX_FILE_BYTES = 10 * 2 ** 20
 """Largest file git should hold; export bigger models with ``--max-shard-size 10MB``."""
+AKAMASTER_TOP1 = {20: 91.73, 32: 92.63, 44: 93.10, 56: 93.39}
+"""Top-1 (%) akamaster/pytorch_resnet_cifar10 publishes for its checkpoints (100 minus its test error)."""
+
+
+def test_registered_weights_are_exactly_the_hub_folders():
+    registered = sorted(n for n in timm.list_pretrained() if is_zoo_model(n))
+    assert registered == sorted(PRETRAINED) == [f.name for f in FOLDERS]
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
@@ -23,19 +38,74 @@ def test_shipped_folder_is_publishable_and_small(folder):
     assert not big, f"{folder}: files over {MAX_FILE_BYTES:,} bytes: {', '.join(big)}"
 
 
-@pytest.mark.parametrize("folder", [f for f in FOLDERS if timm.list_pretrained(f.name)], ids=lambda p: p.name)
-def test_shipped_weights_load_by_name_through_the_weights_folder(folder, monkeypatch):
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_shipped_weights_load_by_name_as_their_config_says(folder, monkeypatch):
+    """By name, a folder's weights build its config.json's architecture, with its pretrained cfg."""
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
     model = timm.create_model(folder.name, pretrained=True)
     assert Path(model.pretrained_cfg["file"]).is_relative_to(folder)
+    assert [type(m) for m in model.modules()] == [type(m) for m in timm.create_model(f"local-dir:{folder}").modules()]
+    config = json.loads((folder / "config.json").read_text())["pretrained_cfg"]
+    registered = timm.get_pretrained_cfg(folder.name).to_dict()
+    assert json.loads(json.dumps({k: registered.get(k) for k in config})) == config
+
+
+def test_pretrained_without_a_tag_loads_the_default_architectures_weights(monkeypatch):
+    monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
+    model = timm.create_model("cifar_resnet20", pretrained=True)
+    assert Path(model.pretrained_cfg["file"]).parent == HUB / "cifar_resnet20.rz_cifar10"
+    assert not any(isinstance(m, PadShortcut) for m in model.modules())
+    with pytest.raises(WeightsError) as error:
+        timm.create_model("cifar_resnet56", pretrained=True)
+    assert str(error.value) == (
+        "no pretrained weights for cifar_resnet56 with its default architecture; weights that exist: "
+        "cifar_resnet56.ak_cifar10 with shortcut='A' (or load your own: pretrained_cfg_overlay=dict(file=...))")
+
+
+def test_shipped_cifar_resnet56_ak_loads_by_name_hf_hub_and_local_dir(tmp_path):
+    """Through a real huggingface_hub cache, offline, as from the Hub; and from the folder itself."""
+    folder = HUB / "cifar_resnet56.ak_cifar10"
+    local = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    assert isinstance(local.layer3[0].downsample, PadShortcut)
+    with torch.no_grad():
+        expected = local(torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(7)))
+    repo_id = hub_id("cifar_resnet56", "ak_cifar10")
+    add_to_hf_cache(tmp_path / "hf", repo_id, folder)
+    names = ["cifar_resnet56.ak_cifar10", f"hf-hub:{repo_id}"]
+    outputs, errors = load_offline([[name, None] for name in names], tmp_path / "hf", tmp_path / "out.safetensors")
+    assert errors == {}
+    for name in names:
+        assert torch.equal(outputs[f"{name}|None"], expected)
+        assert loaded_file(outputs, f"{name}|None").startswith(str(tmp_path / "hf" / "hub"))
+
+
+def cifar10_test_top1(model: torch.nn.Module, root: Path) -> float:
+    """Top-1 (%) of ``model`` on the 10,000 CIFAR-10 test images: a plain loop, normalised with the mean/std of
+    the model's pretrained cfg as timm resolves them, no resnet_zoo data loader or CLI."""
+    batch = read_batch(root / "cifar-10-batches-py" / "test_batch")
+    images = torch.from_numpy(batch["data"]).view(-1, 3, 32, 32).float().div(255)
+    labels = torch.tensor(batch["labels"])
+    cfg = timm.data.resolve_model_data_config(model)
+    mean, std = (torch.tensor(cfg[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
+    correct = 0
+    with torch.inference_mode():
+        for x, y in zip(images.split(500), labels.split(500)):
+            correct += (model.eval()((x - mean) / std).argmax(1) == y).sum().item()
+    return 100 * correct / len(labels)
+
+
+@pytest.mark.parametrize("depth", sorted(AKAMASTER_TOP1))
+def test_shipped_akamaster_weights_score_their_published_top1(depth, cifar10_root, monkeypatch):
+    folder = HUB / f"cifar_resnet{depth}.ak_cifar10"
+    monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
+    top1 = cifar10_test_top1(timm.create_model(folder.name, pretrained=True), cifar10_root)
+    assert round(top1, 2) == AKAMASTER_TOP1[depth] == verify(folder)["metrics"]["top1"]
+    assert f"| {SOURCE_TOP1_LABEL} | {AKAMASTER_TOP1[depth]:.2f} |" in (folder / CARD_NAME).read_text()
 
 
 def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch, capsys):
     """``validate --pretrained`` on the full CIFAR-10 test set gives the card's top-1 to the hundredth."""
-    import json
-
     from resnet_zoo.cli import main
-    from resnet_zoo.hub import verify
 
     card = verify(HUB / "cifar_resnet20.rz_cifar10")["metrics"]
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))

@@ -10,6 +10,7 @@ import torchvision
 
 import resnet_zoo
 from resnet_zoo import PadShortcut, ResNet
+from resnet_zoo.errors import WeightsError
 
 CIFAR = ["cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56", "cifar_resnet110",
          "cifar_resnet1202"]
@@ -178,19 +179,35 @@ def test_unknown_model_is_an_error():
 
 
 def test_pretrained_without_weights_is_an_error():
-    with pytest.raises(RuntimeError, match="no pretrained weights for zoo_resnet50"):
+    with pytest.raises(WeightsError) as error:
         timm.create_model("zoo_resnet50", pretrained=True)
+    assert str(error.value) == ("no pretrained weights for zoo_resnet50 with its default architecture; weights that "
+                                "exist: none (or load your own: pretrained_cfg_overlay=dict(file=...))")
 
 
 def test_pretrained_cfgs():
-    cfg = timm.get_pretrained_cfg("cifar_resnet56")
-    assert cfg.hf_hub_id == f"{resnet_zoo.pretrained.HF_HUB_ORG}/cifar_resnet56.rz_cifar10"
+    cfg = timm.get_pretrained_cfg("cifar_resnet20")
+    assert (cfg.tag, cfg.hf_hub_id) == ("rz_cifar10", f"{resnet_zoo.pretrained.HF_HUB_ORG}/cifar_resnet20.rz_cifar10")
     assert cfg.input_size == (3, 32, 32) and cfg.pool_size == (8, 8) and cfg.crop_pct == 1.0
     assert cfg.mean == (0.4914, 0.4822, 0.4465) and cfg.std == (0.2470, 0.2435, 0.2616)
     assert cfg.first_conv == "conv1" and cfg.classifier == "fc" and cfg.num_classes == 10
     assert cfg.label_names[0] == "airplane" and len(cfg.label_names) == 10
-    assert cfg.license and cfg.paper_ids
+    assert cfg.license == "apache-2.0" and cfg.paper_ids
     assert timm.get_pretrained_cfg("zoo_resnet50").input_size == (3, 224, 224)
+
+
+def test_a_model_without_default_weights_has_an_untagged_default_cfg():
+    cfg, ak = timm.get_pretrained_cfg("cifar_resnet56"), timm.get_pretrained_cfg("cifar_resnet56.ak_cifar10")
+    assert (cfg.tag, cfg.hf_hub_id, cfg.mean) == (None, None, (0.4914, 0.4822, 0.4465))
+    assert (ak.hf_hub_id, ak.license) == ("resnet-zoo/cifar_resnet56.ak_cifar10", "bsd-2-clause")
+    assert (ak.mean, ak.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert (ak.input_size, ak.label_names) == (cfg.input_size, cfg.label_names)
+
+
+def test_a_tag_builds_its_weights_architecture_unless_told_otherwise():
+    assert n_params(timm.create_model("cifar_resnet56.ak_cifar10")) == PARAMS_A["cifar_resnet56"]
+    assert n_params(timm.create_model("cifar_resnet56.ak_cifar10", shortcut="B")) == PARAMS_B["cifar_resnet56"]
+    assert n_params(timm.create_model("cifar_resnet56")) == PARAMS_B["cifar_resnet56"]
 
 
 def test_cifar_shapes_and_features():

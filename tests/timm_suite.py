@@ -2,8 +2,10 @@
 
 timm's wheel does not ship its tests, so the matching source distribution is fetched once with pip (from the
 package index) into a cache folder. The suite is collected with resnet_zoo imported and filtered to its names.
+With ``RESNET_ZOO_WEIGHTS`` set (e.g. to the repository's ``hub/``) its pretrained tests run too, loading every
+registered tag from that folder, without the network.
 
-    python tests/timm_suite.py [--cache DIR] [extra pytest args]
+    [RESNET_ZOO_WEIGHTS=hub] python tests/timm_suite.py [--cache DIR] [extra pytest args]
 """
 import argparse
 import os
@@ -15,9 +17,12 @@ from pathlib import Path
 
 import timm
 
-NAMES = "(cifar_resnet or zoo_resnet) and not load_pretrained and not features_pretrained"
-"""resnet_zoo's models; the two tests that download pretrained weights from the Hub are left out (no network:
-tests/test_hub_loading.py loads them through the same timm path from an offline cache)."""
+from resnet_zoo.weights import WEIGHTS_ENV
+
+NAMES = "cifar_resnet or zoo_resnet"
+"""resnet_zoo's models."""
+HUB_TESTS = "load_pretrained or features_pretrained"
+"""The tests that load pretrained weights, from the Hub unless ``RESNET_ZOO_WEIGHTS`` names a folder."""
 PLUGIN = "import resnet_zoo  # noqa: F401  (registers the models before timm's tests are collected)\n"
 
 
@@ -50,7 +55,11 @@ def main() -> int:
         Path(run_dir, "test_models.py").write_bytes(test_file.read_bytes())
         Path(run_dir, "resnet_zoo_timm_plugin.py").write_text(PLUGIN)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [run_dir, os.environ.get("PYTHONPATH")])))
-        cmd = [sys.executable, "-m", "pytest", "test_models.py", "-p", "resnet_zoo_timm_plugin", "-k", NAMES,
+        weights = os.environ.get(WEIGHTS_ENV)
+        if weights:
+            env[WEIGHTS_ENV] = str(Path(weights).resolve())  # the suite runs in run_dir
+        names = NAMES if weights else f"({NAMES}) and not ({HUB_TESTS})"
+        cmd = [sys.executable, "-m", "pytest", "test_models.py", "-p", "resnet_zoo_timm_plugin", "-k", names,
                "-q", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestUnknownMarkWarning", *pytest_args]
         print(f"timm {timm.__version__}: {' '.join(cmd[1:])}", flush=True)
         return subprocess.run(cmd, cwd=run_dir, env=env).returncode

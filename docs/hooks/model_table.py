@@ -1,12 +1,13 @@
 """The Models page's tables, computed from timm's registry: size, cost, layout and pretrained weights."""
 from dataclasses import dataclass
-from typing import Any, List, Mapping, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 import timm
 
 import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.blocks import PadShortcut
 from resnet_zoo.hub import count_macs
+from resnet_zoo.resnet import list_pretrained_tags
 from resnet_zoo.weights import is_zoo_model
 
 from md_format import format_percent, markdown_table
@@ -29,7 +30,8 @@ class ModelFacts:
         macs: Multiply-accumulates of one image at ``input_size``.
         input_size: ``(channels, height, width)`` of the pretrained cfg.
         shortcut: ``"A"`` or ``"B"``, the shortcut type of the blocks that change shape.
-        tags: Tags of the weights registered for the model.
+        tags: Tags of the weights registered for the model, its default first.
+        default: Tag of the weights ``pretrained=True`` loads without a tag (``None``: there are none).
     """
 
     name: str
@@ -42,6 +44,7 @@ class ModelFacts:
     input_size: Tuple[int, int, int]
     shortcut: str
     tags: Tuple[str, ...]
+    default: Optional[str]
 
 
 def zoo_models() -> List[str]:
@@ -70,7 +73,8 @@ def model_facts(name: str, **kwargs: Any) -> ModelFacts:
         macs=count_macs(model, cfg["input_size"]),
         input_size=tuple(cfg["input_size"]),
         shortcut="A" if any(isinstance(m, PadShortcut) for m in model.modules()) else "B",
-        tags=tuple(n.split(".", 1)[1] for n in timm.list_pretrained(f"{name}.*")),
+        tags=tuple(n.split(".", 1)[1] for n in list_pretrained_tags(name)),
+        default=cfg["tag"] if cfg.get("hf_hub_id") else None,
     )
 
 
@@ -79,22 +83,32 @@ def format_count(n: int) -> str:
     return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.2f} M"
 
 
+def _describe_weights(weights: Optional[Published]) -> str:
+    """Top-1, architecture options and source of a ``hub/`` folder's weights (or that there is none)."""
+    if weights is None:
+        return NOT_PUBLISHED
+    facts = [f"{format_percent(weights.metrics['top1'])} top-1 on {weights.dataset}" if "top1" in weights.metrics
+             else "published, no top-1 in its card"]
+    facts += [f"{key} {value}" for key, value in weights.model_args.items()]
+    facts.append(f"from {weights.source}" if weights.source else
+                 "trained by the recipe" if weights.recipe is not None else "source not recorded")
+    return ", ".join(facts)
+
+
 def _weights_cell(facts: ModelFacts, published: Mapping[str, Published]) -> str:
-    """Every tag of the model: registered ones (published or not) and those only in ``hub/``."""
+    """Every tag of the model: registered ones (the default marked) and those only in ``hub/``."""
     hub_only = sorted(p.tag for p in published.values() if p.architecture == facts.name and p.tag not in facts.tags)
     entries = []
     for tag in (*facts.tags, *hub_only):
-        weights = published.get(f"{facts.name}.{tag}")
-        top1 = f"{format_percent(weights.metrics['top1'])} top-1 on {weights.dataset}" \
-            if weights is not None and "top1" in weights.metrics else None
-        status = top1 or ("published, no top-1 in its card" if weights is not None else NOT_PUBLISHED)
+        default = " (default)" if tag == facts.default else ""
         note = "" if tag in facts.tags else ", not registered: load it as `hf-hub:` or `local-dir:`"
-        entries.append(f"`{tag}`: {status}{note}")
-    return "<br>".join(entries) or "none registered"
+        entries.append(f"`{tag}`{default}: {_describe_weights(published.get(f'{facts.name}.{tag}'))}{note}")
+    return "<br>".join(entries) or "none"
 
 
 def models_table(facts: Sequence[ModelFacts], published: Mapping[str, Published]) -> str:
-    """The Markdown table of both families: size, cost, input, shortcut and pretrained weights with top-1.
+    """The Markdown table of both families: size, cost, input, shortcut and pretrained weights with top-1 and
+    source.
 
     Args:
         facts: One entry per model, in table order.

@@ -3,10 +3,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from resnet_zoo.errors import WeightsError
-from resnet_zoo.hub import CARD_NAME, verify
+from resnet_zoo.hub import CARD_NAME, CONFIG_NAME, SOURCE_LABEL, verify
 
 CARD_ROW = re.compile(r"^\| (?P<key>[^|\n`]+?) \| (?P<value>[^|\n]+?) \|$", re.M)
 """A two-cell row of the model card's details table: ``| Training hardware | NVIDIA H200 |``."""
@@ -27,6 +27,7 @@ class Published:
         recipe: Training recipe recorded in the weights' header (``None`` for converted weights).
         details: The rows of the card's details table (``"Training wall time"``, ``"Training hardware"``, …).
         command: The exact training command of the card (``None`` if it records none).
+        model_args: The architecture options of ``config.json`` (e.g. ``{"shortcut": "A"}``; ``{}``: defaults).
     """
 
     architecture: str
@@ -37,11 +38,17 @@ class Published:
     recipe: Optional[Mapping]
     details: Mapping[str, str]
     command: Optional[str]
+    model_args: Mapping[str, Any]
 
     @property
     def name(self) -> str:
         """``<architecture>.<tag>``, the folder's and the Hub repo's name."""
         return f"{self.architecture}.{self.tag}"
+
+    @property
+    def source(self) -> Optional[str]:
+        """Where weights made elsewhere come from (the card's Source row, Markdown); ``None`` if not recorded."""
+        return self.details.get(SOURCE_LABEL)
 
 
 def read_published(hub_dir: Path) -> Dict[str, Published]:
@@ -72,5 +79,6 @@ def read_published(hub_dir: Path) -> Dict[str, Published]:
             dataset=info["metadata"].get("dataset"), metrics=info["metrics"],
             recipe=json.loads(recipe) if recipe is not None else None,
             details={m["key"]: m["value"] for m in CARD_ROW.finditer(card)},
-            command=command["command"] if command else None)
+            command=command["command"] if command else None,
+            model_args=json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8")).get("model_args", {}))
     return found

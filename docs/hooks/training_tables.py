@@ -1,15 +1,14 @@
 """The Training page's sections: the recipe's defaults, the datasets, and the command behind each checkpoint."""
 import inspect
-import shlex
 from dataclasses import fields
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping
 
 import griffe
-import timm
 
-from resnet_zoo.data import DATASETS, CifarSpec
+from resnet_zoo.data import DATASETS
 from resnet_zoo.datasets import IMAGEFOLDER, default_tag
 from resnet_zoo.imagefolder import SPLIT_FOLDERS
+from resnet_zoo.resnet import list_pretrained_tags
 from resnet_zoo.train import Recipe
 
 from md_format import fenced, format_percent, markdown_table
@@ -50,15 +49,12 @@ def datasets_table() -> str:
     return markdown_table(("`--dataset`", "Dataset", "Folder", "Classes", "Tag", "Mean", "Std"), rows)
 
 
-def _dataset_of_tag(tag: str) -> Optional[CifarSpec]:
-    return next((spec for spec in DATASETS.values() if spec.tag == tag), None)
-
-
 def trained_weights(published: Mapping[str, Published]) -> List[str]:
-    """``model.tag`` of the registered weights, then of the recipe-trained folders in ``hub/`` not registered."""
-    registered = [name for model in zoo_models() for name in timm.list_pretrained(f"{model}.*")]
-    trained = sorted(name for name, p in published.items() if p.recipe is not None and name not in registered)
-    return registered + trained
+    """``model.tag`` of the folders of ``hub/`` trained by the recipe: the registered ones in the registry's order,
+    then the others by name."""
+    registered = [name for model in zoo_models() for name in list_pretrained_tags(model)]
+    trained = [name for name, weights in published.items() if weights.recipe is not None]
+    return [name for name in registered if name in trained] + sorted(set(trained) - set(registered))
 
 
 def _published_run(weights: Published) -> List[str]:
@@ -77,25 +73,13 @@ def _published_run(weights: Published) -> List[str]:
     return lines
 
 
-def _unpublished_run(name: str) -> List[str]:
-    model, tag = name.split(".", 1)
-    spec = _dataset_of_tag(tag)
-    if spec is None:
-        return ["Not yet published."]
-    command = shlex.join(["resnet-zoo", "train", "--model", model, "--dataset", spec.name, "--data", "DATA"])
-    return ["Not yet published. The recipe's command (every other option at its default):", "",
-            fenced(command, "bash")]
-
-
 def training_runs(published: Mapping[str, Published]) -> str:
-    """One section per trained checkpoint: top-1, wall time, hardware and exact command, or the command to run.
+    """One section per checkpoint of ``hub/`` trained by the recipe: top-1, wall time, hardware and exact command.
 
     Args:
         published: The weights folders of ``hub/`` by ``model.tag`` (see `published.read_published`).
     """
     lines: List[str] = []
     for name in trained_weights(published):
-        lines += [f"### `{name}`", ""]
-        lines += _published_run(published[name]) if name in published else _unpublished_run(name)
-        lines.append("")
+        lines += [f"### `{name}`", "", *_published_run(published[name]), ""]
     return "\n".join(lines)

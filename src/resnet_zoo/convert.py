@@ -6,6 +6,10 @@ and ``_orig_mod.`` (``torch.compile``) prefixes are dropped, a ``linear`` head b
 CIFAR reproduction's ``shortcut.0``/``shortcut.1`` (option B) become ``downsample.0``/``downsample.1``; its option
 A shortcut has no parameters, so a checkpoint without any ``downsample`` is built with ``shortcut="A"``.
 
+Weights made elsewhere keep what their source says about them (see `resnet_zoo.hub.export`): the input
+normalisation they were trained with goes into ``config.json``, their source, reported accuracy and licence text
+into the model card.
+
 Only safe readers are used: ``.safetensors`` with safetensors, anything else with
 ``torch.load(weights_only=True)`` (``argparse.Namespace`` allowed, as in timm's training checkpoints). A
 checkpoint that needs arbitrary unpickling is refused.
@@ -106,7 +110,8 @@ def convert(src: Path, out_dir: Path, *, model: str, tag: str, **card: Any) -> P
         model: resnet_zoo architecture, e.g. ``"zoo_resnet50"``; ``num_classes``, ``in_chans`` and the shortcut
             type come from the checkpoint.
         tag: Pretrained tag of the weights, e.g. ``"tv_in1k"``.
-        **card: Further keyword arguments of `resnet_zoo.hub.export` (dataset, metrics, …).
+        **card: Further keyword arguments of `resnet_zoo.hub.export` (dataset, metrics, the source's
+            ``pretrained_cfg`` mean/std and licence, ``source``, ``source_top1``, ``license_text``, …).
 
     Returns:
         The folder written.

@@ -35,8 +35,8 @@ from .errors import WeightsError, ZooError
 from .pretrained import hub_id
 from .resnet import ResNet
 from .weights import (
-    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, build_from_state_dict, check_state_dict, is_zoo_model,
-    read_metadata, read_state_dict, read_weight_map, weight_files,
+    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, build_from_state_dict, check_state_dict,
+    is_zoo_model, read_metadata, read_state_dict, read_weight_map, weight_files,
 )
 
 __all__ = [
@@ -67,6 +67,11 @@ REQUIRED_METADATA = ("format", "architecture", "tag", "resnet_zoo_version", "git
 LOG_KEYS = ("epoch", "train_loss", "lr", "train_top1", "test_top1", "test_loss", "img_per_s", "wall_s")
 """Keys of each line (one epoch) of a training log."""
 
+SOURCE_LABEL = "Source"
+"""The model card's details row crediting where converted weights come from."""
+SOURCE_TOP1_LABEL = "Top-1 reported by the source (%)"
+"""The model card's details row with the source's own top-1 of converted weights."""
+
 TAG = re.compile(r"[A-Za-z0-9_]+")
 CARD_FILE_ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| (?P<size>\d+) \| `(?P<sha256>[0-9a-f]{64})` \|$", re.M)
 PAPER_BIBTEX = """@inproceedings{he2016deep,
@@ -93,6 +98,10 @@ def export(
         wall_time_s: Optional[float] = None,
         hardware: Optional[str] = None,
         max_shard_size: Optional[str] = None,
+        pretrained_cfg: Optional[Mapping[str, Any]] = None,
+        source: Optional[str] = None,
+        source_top1: Optional[float] = None,
+        license_text: Optional[str] = None,
 ) -> Path:
     """Write ``model`` as a Hub model folder ``out_dir`` (see the module docstring), replacing it atomically.
 
@@ -113,24 +122,33 @@ def export(
         wall_time_s: Training wall-clock time in seconds.
         hardware: What it trained on, e.g. ``"1x NVIDIA H100 80GB"``.
         max_shard_size: Split the weights into shards of at most this size (``"10MB"``, ``"2GB"``, …).
+        pretrained_cfg: Fields of timm's pretrained cfg in which the weights differ from the model's, e.g. the
+            ``mean``/``std`` they were trained with, their ``license`` and ``origin_url``.
+        source: Where weights made elsewhere come from, as Markdown (repository, commit, file, authors); the
+            card credits it.
+        source_top1: The top-1 (%) the source reports, shown beside the measured ``metrics``.
+        license_text: The full text of the weights' licence, reproduced in the card.
 
     Returns:
         The folder written.
 
     Raises:
-        ZooError: For a bad tag, metrics without a dataset or ``top1``/``top5``, a bad training log or shard
-            size, or an ``out_dir`` that holds other files.
+        ZooError: For a bad tag, metrics without a dataset or ``top1``/``top5``, a bad training log, shard
+            size or ``pretrained_cfg``, a licence text without its ``license``, or an ``out_dir`` that holds
+            other files.
         WeightsError: If the model is not a resnet_zoo model, or its config would not rebuild it exactly.
     """
     model = getattr(model, "_orig_mod", model)
     if not isinstance(model, ResNet) or "architecture" not in getattr(model, "pretrained_cfg", {}):
         raise WeightsError(f"export needs a resnet_zoo model made by timm.create_model, got {type(model).__name__}")
     _check_export_args(tag, dataset, metrics)
+    if license_text and "license" not in (pretrained_cfg or {}):
+        raise ZooError("license_text needs the licence's Hub id too: pretrained_cfg=dict(license=...) (--license)")
     records = _read_train_log(Path(train_log)) if train_log is not None else None
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
 
-    config = _hub_config(model, tag)
+    config = _hub_config(model, tag, pretrained_cfg or {})
     state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     rebuilt = _build_from_config(config)
     check_state_dict({k: tuple(v.shape) for k, v in state_dict.items()},
@@ -154,7 +172,8 @@ def export(
         card = _model_card(
             config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
             wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
-            macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None)
+            macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None,
+            source=source, source_top1=source_top1, license_text=license_text)
         _write_text(staged / CARD_NAME, card)
         verify(staged)
         _replace_folder(staged, out_dir)
@@ -218,10 +237,27 @@ def _model_args(model: ResNet) -> Dict[str, Any]:
     return {k: v for k, v in current.items() if v != defaults[k].default}
 
 
-def _hub_config(model: ResNet, tag: str) -> Dict[str, Any]:
-    """``config.json`` of ``model``: timm's schema, with the pretrained cfg describing these weights."""
+def _check_cfg_overrides(overrides: Mapping[str, Any], in_chans: int) -> None:
+    """``overrides`` may set timm's pretrained cfg fields, but not where the weights are, nor their name."""
+    import dataclasses
+
+    from timm.models._pretrained import PretrainedCfg
+    fixed = {"architecture", "tag", "source", *SOURCE_KEYS}
+    bad = sorted(k for k in overrides if k in fixed or k not in {f.name for f in dataclasses.fields(PretrainedCfg)})
+    if bad:
+        raise ZooError(f"pretrained_cfg may set timm's PretrainedCfg fields but not {', '.join(sorted(fixed))}; "
+                       f"got {', '.join(bad)}")
+    wrong = [k for k in ("mean", "std") if k in overrides and len(overrides[k]) != in_chans]
+    if wrong:
+        raise ZooError(f"pretrained_cfg {' and '.join(wrong)} must have one value per input channel ({in_chans})")
+
+
+def _hub_config(model: ResNet, tag: str, overrides: Mapping[str, Any]) -> Dict[str, Any]:
+    """``config.json`` of ``model``: timm's schema, with the pretrained cfg (updated with ``overrides``)
+    describing these weights."""
     from timm.models import filter_pretrained_cfg
-    cfg = filter_pretrained_cfg(dict(model.pretrained_cfg), remove_source=True, remove_null=True)
+    _check_cfg_overrides(overrides, model.in_chans)
+    cfg = filter_pretrained_cfg(dict(model.pretrained_cfg, **overrides), remove_source=True, remove_null=True)
     cfg.pop("state_dict", None)
     architecture = cfg.pop("architecture")
     cfg.update(tag=tag, num_classes=model.num_classes, input_size=(model.in_chans, *cfg["input_size"][1:]))
@@ -401,7 +437,8 @@ def _card_data(name: str, license: Optional[str], dataset: Optional[str],
 def _model_card(config: Mapping[str, Any], files: Sequence[Path], metadata: Mapping[str, str], *,
                 dataset: Optional[str], metrics: Optional[Mapping[str, float]], recipe: Optional[dict],
                 command: Optional[str], wall_time_s: Optional[float], hardware: Optional[str], num_params: int,
-                macs: int, has_curve: bool) -> str:
+                macs: int, has_curve: bool, source: Optional[str], source_top1: Optional[float],
+                license_text: Optional[str]) -> str:
     cfg, architecture = config["pretrained_cfg"], config["architecture"]
     name = f"{architecture}.{cfg['tag']}"
     input_size = "×".join(map(str, cfg["input_size"]))
@@ -412,6 +449,10 @@ def _model_card(config: Mapping[str, Any], files: Sequence[Path], metadata: Mapp
         rows.append(("Dataset", dataset))
     rows += [(METRICS[k][1], f"{metrics[k]:.2f}" if k != "loss" else f"{metrics[k]:.4f}")
              for k in METRICS if metrics and k in metrics]
+    if source_top1 is not None:
+        rows.append((SOURCE_TOP1_LABEL, f"{source_top1:.2f}"))
+    if source:
+        rows.append((SOURCE_LABEL, source))
     rows += [("Parameters", f"{_format_count(num_params)} ({num_params:,})"),
              ("MACs", f"{_format_count(macs)} at {input_size}"),
              ("Input", f"{input_size}, mean {tuple(cfg['mean'])}, std {tuple(cfg['std'])}, "
@@ -425,7 +466,8 @@ def _model_card(config: Mapping[str, Any], files: Sequence[Path], metadata: Mapp
     lines = [f"# {name}", "",
              f"ResNet `{architecture}` (He et al., *Deep Residual Learning for Image Recognition*, "
              f"[arXiv:1512.03385](https://arxiv.org/abs/1512.03385)) from resnet_zoo, weights `{cfg['tag']}`"
-             + (f" trained on {dataset}." if dataset else "."), "",
+             + (f" trained on {dataset}" if dataset else "")
+             + (" by their source (below), converted to resnet_zoo's names and safetensors." if source else "."), "",
              "## Model details", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
              "## Usage", "", "```python", "import timm", "import resnet_zoo  # registers the architectures", "",
              f'model = timm.create_model("hf-hub:{hub_id(architecture, cfg["tag"])}", pretrained=True).eval()',
@@ -439,6 +481,9 @@ def _model_card(config: Mapping[str, Any], files: Sequence[Path], metadata: Mapp
         if has_curve:
             lines += [f"![Training curve]({CURVE_NAME})", "", f"Per-epoch log: [{TRAIN_LOG_NAME}]({TRAIN_LOG_NAME})",
                       ""]
+    if license_text:
+        lines += ["## License", "", f"The weights are under their source's licence, `{cfg.get('license')}`, whose "
+                  f"text follows in full:", "", "```text", license_text.strip(), "```", ""]
     lines += ["## Files", "", "| File | Bytes | SHA-256 |", "|---|---|---|",
               *[f"| `{f.name}` | {f.stat().st_size} | `{_sha256(f)}` |" for f in files], "",
               "## Citation", "", "```bibtex", PAPER_BIBTEX, "```", ""]
@@ -631,20 +676,44 @@ def add_card_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wall-time-s", type=float, metavar="S", help="training wall-clock time in seconds")
     parser.add_argument("--hardware", help="training hardware, e.g. '1x NVIDIA H100 80GB'")
     parser.add_argument("--max-shard-size", metavar="SIZE", help="shard weights above this size, e.g. 10MB")
+    source = parser.add_argument_group("weights made elsewhere")
+    source.add_argument("--mean", type=float, nargs="+", metavar="M",
+                        help="per-channel input mean the weights were trained with (default: the model's)")
+    source.add_argument("--std", type=float, nargs="+", metavar="S", help="per-channel input std, likewise")
+    source.add_argument("--license", help="licence of the weights, as a Hub licence id (default: the model's, "
+                                          "apache-2.0), e.g. bsd-2-clause")
+    source.add_argument("--license-file", type=Path, metavar="FILE",
+                        help="the licence's full text, reproduced in the card")
+    source.add_argument("--origin-url", metavar="URL", help="where the weights come from (pretrained_cfg origin_url)")
+    source.add_argument("--source", metavar="MARKDOWN",
+                        help="credit for the weights: repository, commit, file, authors (a row of the card)")
+    source.add_argument("--source-top1", type=float, metavar="PCT", help="top-1 (%%) the source reports")
+
+
+def _read_text(option: str, path: Optional[Path]) -> Optional[str]:
+    """The text of the file given to ``option`` (``None`` without one)."""
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ZooError(f"{option} {path}: {e.strerror or e}") from None
 
 
 def card_options(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments of `export` from the options of `add_card_arguments`."""
     metrics = {k: getattr(args, k) for k in METRICS if getattr(args, k) is not None}
-    recipe = None
-    if args.recipe is not None:
-        try:
-            recipe = json.loads(args.recipe.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ZooError(f"--recipe {args.recipe}: not a readable JSON file ({e})") from None
+    cfg = {k: getattr(args, k) for k in ("mean", "std", "license", "origin_url") if getattr(args, k) is not None}
+    recipe = _read_text("--recipe", args.recipe)
+    try:
+        recipe = json.loads(recipe) if recipe is not None else None
+    except ValueError as e:
+        raise ZooError(f"--recipe {args.recipe}: not a readable JSON file ({e})") from None
     return dict(tag=args.tag, dataset=args.dataset, metrics=metrics or None, recipe=recipe,
                 command=args.train_command, train_log=args.train_log, wall_time_s=args.wall_time_s,
-                hardware=args.hardware, max_shard_size=args.max_shard_size)
+                hardware=args.hardware, max_shard_size=args.max_shard_size, pretrained_cfg=cfg or None,
+                source=args.source, source_top1=args.source_top1,
+                license_text=_read_text("--license-file", args.license_file))
 
 
 def export_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,6 @@
 """Pretrained configurations: where the weights live on the Hub and how their inputs are preprocessed."""
-from typing import Any, Dict
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
@@ -8,6 +9,8 @@ HF_HUB_ORG = "resnet-zoo"
 
 CIFAR10_TAG = "rz_cifar10"
 """Tag of the CIFAR-10 weights trained by this project's recipe."""
+AKAMASTER_CIFAR10_TAG = "ak_cifar10"
+"""Tag of the CIFAR-10 weights published by akamaster/pytorch_resnet_cifar10 (shortcut A), converted."""
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 """Per-channel mean of the CIFAR-10 train images, in [0, 1] units."""
@@ -26,22 +29,52 @@ def hub_id(model_name: str, tag: str) -> str:
     return f"{HF_HUB_ORG}/{model_name}.{tag}"
 
 
-def _cfg(**kwargs: Any) -> Dict[str, Any]:
-    """Fields shared by every resnet_zoo pretrained cfg, updated with ``kwargs``."""
+def _cfg(family: Mapping[str, Any], **kwargs: Any) -> Dict[str, Any]:
+    """Fields shared by every resnet_zoo pretrained cfg, updated with the ``family``'s, then with ``kwargs``."""
     return {
         "interpolation": "bilinear", "first_conv": "conv1", "classifier": "fc",
         "license": "apache-2.0", "paper_ids": PAPER_ID,
-        **kwargs,
+        **family, **kwargs,
     }
 
 
 def imagenet_cfg(**kwargs: Any) -> Dict[str, Any]:
-    """Pretrained cfg of an ImageNet-style model (224x224, ImageNet mean/std, 7x7 pool)."""
-    return _cfg(num_classes=1000, input_size=(3, 224, 224), pool_size=(7, 7), crop_pct=0.875,
-                mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, **kwargs)
+    """Pretrained cfg of an ImageNet-style model (224x224, ImageNet mean/std, 7x7 pool), updated with ``kwargs``."""
+    return _cfg(dict(num_classes=1000, input_size=(3, 224, 224), pool_size=(7, 7), crop_pct=0.875,
+                     mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD), **kwargs)
 
 
 def cifar_cfg(**kwargs: Any) -> Dict[str, Any]:
-    """Pretrained cfg of a CIFAR-10 model (32x32, CIFAR-10 mean/std, 8x8 pool, no crop)."""
-    return _cfg(num_classes=10, input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0,
-                mean=CIFAR10_MEAN, std=CIFAR10_STD, label_names=CIFAR10_CLASSES, **kwargs)
+    """Pretrained cfg of a CIFAR-10 model (32x32, CIFAR-10 mean/std, 8x8 pool, no crop), updated with ``kwargs``."""
+    return _cfg(dict(num_classes=10, input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0,
+                     mean=CIFAR10_MEAN, std=CIFAR10_STD, label_names=CIFAR10_CLASSES), **kwargs)
+
+
+@dataclass(frozen=True)
+class WeightsTag:
+    """What all weights of one tag share, whatever the depth.
+
+    Attributes:
+        cfg: Pretrained cfg fields that differ from the architecture family's (`cifar_cfg`, `imagenet_cfg`):
+            the input normalisation the weights were trained with, their licence and origin.
+        model_args: Constructor arguments the weights need (the architecture they were trained with); a tag
+            builds that architecture, and an untagged model keeps the defaults.
+    """
+
+    cfg: Mapping[str, Any] = field(default_factory=dict)
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+
+
+TAGS = {
+    CIFAR10_TAG: WeightsTag(),
+    AKAMASTER_CIFAR10_TAG: WeightsTag(
+        cfg=dict(mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, license="bsd-2-clause",
+                 origin_url="https://github.com/akamaster/pytorch_resnet_cifar10"),
+        model_args=dict(shortcut="A")),
+}
+"""The tags of the registered weights; see `resnet_zoo.resnet.PRETRAINED` for which models have them."""
+
+
+def tag_model_args(tag: str) -> Dict[str, Any]:
+    """Constructor arguments the weights ``tag`` need (``{}`` for an unknown tag or none)."""
+    return dict(TAGS[tag].model_args) if tag in TAGS else {}

@@ -7,18 +7,20 @@
 
 Both are the same `ResNet` class built from `resnet_zoo.blocks`.
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from collections import deque
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import SelectAdaptivePool2d
-from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_cfgs, is_model, register_model
+from timm.models import build_model_with_cfg, checkpoint_seq, is_model, register_model
 from timm.models._features import feature_take_indices
-from timm.models._pretrained import PretrainedCfg
+from timm.models._pretrained import DefaultCfg, PretrainedCfg
 
 from .blocks import BasicBlock, Block, Bottleneck, DeviceLike, check_input, check_shortcut, make_stage
-from .pretrained import CIFAR10_TAG, cifar_cfg, hub_id, imagenet_cfg
+from .errors import WeightsError
+from .pretrained import TAGS, cifar_cfg, hub_id, imagenet_cfg, tag_model_args
 
 __all__ = ["ResNet"]
 
@@ -271,45 +273,67 @@ IMAGENET_LAYOUTS = {
 }
 """ImageNet ResNet depth -> (block, blocks per stage), as torchvision."""
 
-CIFAR_TRAINED = (20, 32, 44, 56, 110)
-"""CIFAR depths with CIFAR-10 weights on the Hub."""
+PRETRAINED = (
+    "cifar_resnet20.rz_cifar10",
+    "cifar_resnet20.ak_cifar10",
+    "cifar_resnet32.ak_cifar10",
+    "cifar_resnet44.ak_cifar10",
+    "cifar_resnet56.ak_cifar10",
+)
+"""The registered weights ``<model>.<tag>``: exactly the folders of the repository's ``hub/``, each published as
+the Hub repo ``resnet-zoo/<model>.<tag>``. A model's default (what ``pretrained=True`` without a tag loads) is
+its first weights whose tag needs no architecture option; a model without such weights has no default."""
 
 
 def _has_weights(cfg: PretrainedCfg) -> bool:
     return bool(cfg.has_weights or cfg.state_dict is not None)
 
 
+def _describe_weights(name: str) -> str:
+    """``name`` (``model.tag``) with the architecture options its weights need: ``… with shortcut='A'``."""
+    args = tag_model_args(name.partition(".")[2])
+    return f"{name} with {', '.join(f'{k}={v!r}' for k, v in args.items())}" if args else name
+
+
+def _no_weights_error(variant: str, cfg: PretrainedCfg) -> WeightsError:
+    which = f"{variant}.{cfg.tag}" if cfg.tag else f"{variant} with its default architecture"
+    exist = ", ".join(map(_describe_weights, list_pretrained_tags(variant))) or "none"
+    return WeightsError(f"no pretrained weights for {which}; weights that exist: {exist} (or load your own: "
+                        f"pretrained_cfg_overlay=dict(file=...))")
+
+
 def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs: Any) -> ResNet:
     """Build ``variant`` through timm; ``pretrained`` without any weight source is an error, not a fallback.
 
-    Pretrained weights load through timm's ``load_pretrained``: `resnet_zoo.weights.pretrained_overlay` points
-    it at a checked local copy (of the caller's own source, else ``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/``, else
-    the Hub) and `resnet_zoo.weights.check_pretrained` reports weights that do not fit as one `WeightsError`.
+    A tag builds the architecture its weights need (`resnet_zoo.pretrained.TAGS`), whether or not they are
+    loaded; explicit ``kwargs`` still win. Pretrained weights load through timm's ``load_pretrained``:
+    `resnet_zoo.weights.pretrained_overlay` points it at a checked local copy (of the caller's own source, else
+    ``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/``, else the Hub) and `resnet_zoo.weights.check_pretrained` reports
+    weights that do not fit as one `WeightsError`.
     """
+    from timm.models._builder import resolve_pretrained_cfg
+
     from .weights import check_pretrained, finish_pretrained_cfg, pretrained_overlay
-    cfg = None
+    cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
+    model_args = dict(model_args, **tag_model_args(cfg.tag))
     if pretrained:
-        from timm.models._builder import resolve_pretrained_cfg
-        cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
         if not _has_weights(cfg):
-            raise RuntimeError(
-                f"no pretrained weights for {variant}{'.' + cfg.tag if cfg.tag else ''}; weights that exist: "
-                f"{list_pretrained_tags(variant) or 'none'} (or pass pretrained_cfg_overlay=dict(file=...))")
+            raise _no_weights_error(variant, cfg)
         kwargs["pretrained_cfg_overlay"] = pretrained_overlay(
             variant, cfg, kwargs.get("pretrained_cfg_overlay"), kwargs.get("cache_dir"))
     feature_cfg = dict(out_indices=tuple(range(len(model_args["layers"]) + 1)))  # stem + each stage
     model = build_model_with_cfg(
         ResNet, variant, pretrained, pretrained_filter_fn=check_pretrained, feature_cfg=feature_cfg,
         **dict(model_args, **kwargs))
-    if cfg is not None:
+    if pretrained:
         finish_pretrained_cfg(model, cfg)
     return model
 
 
 def list_pretrained_tags(variant: str) -> List[str]:
-    """Names ``variant.tag`` of the registered weights of ``variant``."""
-    import timm
-    return timm.list_pretrained(f"{variant}.*")
+    """Names ``variant.tag`` of the registered weights of ``variant``, its default first (timm's order)."""
+    from timm.models import get_arch_pretrained_cfgs
+    return [name for name, cfg in get_arch_pretrained_cfgs(variant).items() if cfg.has_weights]
 
 
 def _register(fn: Callable[..., ResNet]) -> Callable[..., ResNet]:
@@ -330,12 +354,30 @@ def _imagenet_args(depth: int) -> Dict[str, Any]:
     return dict(block=block, layers=layers)
 
 
-default_cfgs = generate_default_cfgs({
-    **{f"cifar_resnet{d}.{CIFAR10_TAG}": cifar_cfg(hf_hub_id=hub_id(f"cifar_resnet{d}", CIFAR10_TAG))
-       for d in CIFAR_TRAINED},
-    "cifar_resnet1202": cifar_cfg(),
-    **{f"zoo_resnet{d}": imagenet_cfg() for d in IMAGENET_LAYOUTS},
-})
+def _weights_cfg(model: str, tag: str, family_cfg: Callable[..., Dict[str, Any]]) -> PretrainedCfg:
+    """The pretrained cfg of the weights ``model.tag`` on the Hub; untagged: the family's, without weights."""
+    return PretrainedCfg(**family_cfg(**TAGS[tag].cfg, hf_hub_id=hub_id(model, tag)) if tag else family_cfg())
+
+
+def _cfgs(model: str, family_cfg: Callable[..., Dict[str, Any]]) -> DefaultCfg:
+    """timm's registry entry for ``model``: its `PRETRAINED` weights, the default first (see `PRETRAINED`), or
+    first an untagged cfg without weights where none fits the default architecture."""
+    tags = [name.partition(".")[2] for name in PRETRAINED if name.partition(".")[0] == model]
+    default = next((tag for tag in tags if not TAGS[tag].model_args), "")
+    cfgs = {tag: _weights_cfg(model, tag, family_cfg) for tag in [default, *(t for t in tags if t != default)]}
+    return DefaultCfg(tags=deque(cfgs), cfgs=cfgs, is_pretrained=bool(tags))
+
+
+def _registry_cfgs(families: Mapping[str, Callable[..., Dict[str, Any]]]) -> Dict[str, DefaultCfg]:
+    """`_cfgs` of every model name -> family cfg; `PRETRAINED` naming another model or an unknown tag is an error."""
+    unknown = [n for n in PRETRAINED if n.partition(".")[0] not in families or n.partition(".")[2] not in TAGS]
+    if unknown:
+        raise RuntimeError(f"PRETRAINED names weights of unknown models or tags: {', '.join(unknown)}")
+    return {model: _cfgs(model, family_cfg) for model, family_cfg in families.items()}
+
+
+default_cfgs = _registry_cfgs({**{f"cifar_resnet{d}": cifar_cfg for d in CIFAR_DEPTHS},
+                                **{f"zoo_resnet{d}": imagenet_cfg for d in IMAGENET_LAYOUTS}})
 
 
 @_register

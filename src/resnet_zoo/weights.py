@@ -31,7 +31,7 @@ __all__ = [
 
 WEIGHTS_ENV = "RESNET_ZOO_WEIGHTS"
 """Environment variable naming a folder with one sub-folder ``<model>.<tag>`` per Hub repo (e.g. the repo's
-``hub/``); such a sub-folder takes precedence over the Hub for the registered weights ``<model>.<tag>``."""
+``hub/``); while it is set, the registered weights ``<model>.<tag>`` load from there and never from the Hub."""
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 """The single weights file of a Hub folder."""
@@ -281,18 +281,15 @@ def _locate(variant: str, cfg: PretrainedCfg, overlay: Mapping[str, Any],
     """Local weights file or folder for ``cfg``; ``None`` where timm reads the weights itself (a url)."""
     if cfg.file:
         return Path(cfg.file)
-    looked_in = ""
     if not cfg.source and not any(overlay.get(k) for k in SOURCE_KEYS):
         folder = _env_folder(variant, cfg)
-        if folder is not None and folder.is_dir():
-            return folder
         if folder is not None:
-            looked_in = f"; {WEIGHTS_ENV}={folder.parent} has no {folder.name}/ either"
+            if not folder.is_dir():  # an error at once, not a minute of Hub connection retries
+                hub = f"; unset {WEIGHTS_ENV} to fetch them from hf-hub:{cfg.hf_hub_id}" if cfg.hf_hub_id else ""
+                raise WeightsError(f"{WEIGHTS_ENV}={folder.parent} has no {folder.name}/{hub}")
+            return folder
     if cfg.hf_hub_id:
-        try:
-            return _download(cfg.hf_hub_id, cfg.hf_hub_filename, cache_dir)
-        except WeightsError as e:
-            raise WeightsError(f"{e}{looked_in}") from None
+        return _download(cfg.hf_hub_id, cfg.hf_hub_filename, cache_dir)
     return None
 
 
@@ -305,10 +302,11 @@ def pretrained_overlay(
     """The ``pretrained_cfg_overlay`` that makes timm's ``load_pretrained`` read checked local weights.
 
     Where the weights are, first match: the caller's own source (``file``, ``state_dict``, …, or a
-    ``local-dir:``/``hf-hub:`` model name), then ``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/`` (a set variable whose
-    folder lacks that model falls through), then the cfg's ``hf_hub_id``, fetched with ``huggingface_hub``
-    (so its cache and ``HF_HUB_OFFLINE`` apply). A single ``.safetensors`` file becomes ``file=`` after its
-    header is checked; shards are read here and passed as ``state_dict=``, since timm reads single files only.
+    ``local-dir:``/``hf-hub:`` model name), then ``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/`` (while the variable is
+    set, a folder without that model is an error at once, not a Hub download), then the cfg's ``hf_hub_id``,
+    fetched with ``huggingface_hub`` (so its cache and ``HF_HUB_OFFLINE`` apply). A single ``.safetensors`` file
+    becomes ``file=`` after its header is checked; shards are read here and passed as ``state_dict=``, since timm
+    reads single files only.
     Anything else (an in-memory state dict, a ``.pth`` file, a url) is left to timm as given.
 
     Args:
