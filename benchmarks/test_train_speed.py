@@ -6,7 +6,8 @@ Both loops train a CIFAR ResNet-56 at the recipe's batch size on the same kind o
 * ``reference``: `PlainCifarResNet` in bf16 autocast with channels_last model and inputs, eager, SGD with
   Nesterov momentum: the loop a researcher writes;
 * ``recipe``: `resnet_zoo.train.build_training` with the recipe's defaults for the device (on CUDA:
-  torch.compile with CUDA graphs, fused SGD, bf16 autocast, channels_last, EMA; on CPU plain eager float32),
+  torch.compile with CUDA graphs, fused SGD, bf16 autocast, channels_last, EMA; on a CPU eager, channels_last,
+  bf16 autocast only where native; see ``test_cpu_speed.py`` for the CPU's own comparison),
   stepped by `resnet_zoo.train.train_one_epoch`.
 
 Each timed call is `steps_per_call` training steps ended by waiting for the device; ``extra_info["img_per_s"]``
@@ -22,6 +23,7 @@ from bench_setup import BenchSetup
 from reference import PlainCifarResNet
 
 from resnet_zoo.data import CifarSplit, DeviceLoader
+from resnet_zoo.precision import resolve_precision
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.train import Recipe, build_training, train_one_epoch
 
@@ -85,7 +87,8 @@ LOOPS = {"reference": reference_loop, "recipe": recipe_loop}
 @pytest.mark.parametrize("loop", list(LOOPS))
 def test_train_throughput(benchmark, bench_setup: BenchSetup, loop: str):
     torch.manual_seed(0)
-    recipe = Recipe(model="cifar_resnet56", batch_size=bench_setup.cifar_batch_train)
+    recipe = Recipe(model="cifar_resnet56", batch_size=bench_setup.cifar_batch_train,
+                    precision=resolve_precision("auto", bench_setup.device))
     steps = steps_per_call(bench_setup)
     run = LOOPS[loop](bench_setup, random_split(steps * recipe.batch_size), recipe)
     benchmark.group = "train-recipe-vs-reference"

@@ -1,5 +1,7 @@
 """The training recipe on CPU: schedule and optimizer, a two-epoch smoke run that exports a loadable model, a
-CIFAR-100 run, a run killed with SIGKILL and resumed to the same weights, a diverging run, and bad options."""
+CIFAR-100 run, runs (fp32 and bf16) killed with SIGKILL and resumed to the same weights, a diverging run, and bad
+options."""
+import argparse
 import json
 import math
 import shutil
@@ -16,15 +18,16 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
-from resnet_zoo.cli import build_parser, main
+from resnet_zoo.cli import DefaultsHelpFormatter, build_parser, main
 from resnet_zoo.data import CifarSplit
 from resnet_zoo.errors import ZooError
 from resnet_zoo.train import (
-    CHECKPOINT_FILE, LOG_FILE, Recipe, build_training, create_optimizer, train, train_one_epoch,
+    CHECKPOINT_FILE, LOG_FILE, Recipe, build_training, create_optimizer, train, train_arguments, train_one_epoch,
 )
 
 from fake_cifar import write_cifar
 
+CPU = torch.device("cpu")
 LOG_KEYS = ["epoch", "train_loss", "lr", "train_top1", "test_top1", "test_top5", "test_loss", "img_per_s", "wall_s"]
 
 
@@ -52,9 +55,41 @@ def test_learning_rate_warms_up_linearly_then_decays_as_a_cosine():
 
 
 def test_default_lr_is_scaled_with_the_batch_size():
-    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d")).lr == 0.4 == Recipe().lr
-    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--batch-size", "64")).lr == 0.05
-    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--lr", "0.3")).lr == 0.3
+    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d"), CPU).lr == 0.4 == Recipe().lr
+    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--batch-size", "64"), CPU).lr == 0.05
+    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--lr", "0.3"), CPU).lr == 0.3
+
+
+def test_default_warmup_adapts_to_short_runs():
+    assert [Recipe(epochs=e).warmup_epochs for e in (1, 2, 3, 10, 24, 49, 50, 200)] == [0, 0, 0, 1, 2, 4, 5, 5]
+    recipe = Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--epochs", "1"), CPU)
+    assert (recipe.epochs, recipe.warmup_epochs) == (1, 0)
+    assert Recipe(epochs=3, warmup_epochs=2).warmup_epochs == 2
+
+
+def test_precision_auto_is_resolved_for_the_device(monkeypatch):
+    for native in (False, True):
+        monkeypatch.setattr("resnet_zoo.train.resolve_precision",
+                            lambda p, device: ("bf16" if native else "fp32") if p == "auto" else p)
+        recipe = Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d"), CPU)
+        assert recipe.precision == ("bf16" if native else "fp32")
+        assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--precision", "fp32"),
+                                CPU).precision == "fp32"
+    with pytest.raises(ZooError, match="--precision must be bf16 or fp32"):
+        Recipe(precision="auto")
+
+
+def test_help_shows_every_default():
+    parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
+    train_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    shown = [a.dest for a in parser._actions if a.option_strings and a.default is not None
+             and a.default is not False and a.dest != "help"]
+    assert shown == ["dataset", "epochs", "batch_size", "momentum", "wd", "label_smoothing", "ema_decay", "cutout",
+                     "precision", "seed", "workers"]
+    assert [d for d in shown if f"(default: {parser.get_default(d)})" not in text] == []
+    assert "--lr LR peak learning rate (default: 0.1 x batch size / 128)" in text
+    assert "--warmup-epochs N linear learning-rate warmup (default: epochs / 10, at most 5)" in text
 
 
 @pytest.mark.parametrize("change, message", [
@@ -104,7 +139,7 @@ def test_smoke_run_logs_each_epoch(smoke):
     log = read_log(args.out)
     assert [list(r) for r in log] == [LOG_KEYS] * 2
     assert [r["epoch"] for r in log] == [1, 2]
-    recipe = Recipe.from_args(args)
+    recipe = Recipe.from_args(args, CPU)
     assert [r["lr"] for r in log] == [recipe.lr_at(3, 4), recipe.lr_at(7, 4)]
     assert 0 < log[0]["wall_s"] < log[1]["wall_s"]
     assert all(math.isfinite(r["train_loss"]) and r["img_per_s"] > 0 for r in log)
@@ -211,12 +246,17 @@ RESUME_OPTIONS = ["--model", "cifar_resnet20", "--epochs", "2", "--subset", "64"
                   "--warmup-epochs", "1", "--test-subset", "50", "--seed", "3"]
 
 
+@pytest.fixture(scope="module", params=["fp32", "bf16"])
+def precision(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def killed(cifar10_root, tmp_path_factory):
+def killed(cifar10_root, tmp_path_factory, precision):
     """A ``resnet-zoo train`` process killed with SIGKILL once its first epoch is logged; returns its folder."""
     out = tmp_path_factory.mktemp("killed") / "run"
     command = [sys.executable, "-m", "resnet_zoo.cli", "train", "--data", str(cifar10_root), "--out", str(out),
-               *RESUME_OPTIONS]
+               *RESUME_OPTIONS, "--precision", precision]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while not ((out / LOG_FILE).is_file() and (out / LOG_FILE).read_text().count("\n") >= 1):
@@ -230,19 +270,21 @@ def killed(cifar10_root, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(cifar10_root, tmp_path_factory):
+def uninterrupted(cifar10_root, tmp_path_factory, precision):
     out = tmp_path_factory.mktemp("uninterrupted") / "run"
-    train(parse("--data", str(cifar10_root), "--out", str(out), *RESUME_OPTIONS))
+    train(parse("--data", str(cifar10_root), "--out", str(out), *RESUME_OPTIONS, "--precision", precision))
     return out
 
 
-def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, uninterrupted, cifar10_root, tmp_path):
+def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, uninterrupted, cifar10_root, tmp_path,
+                                                                    precision):
     out = tmp_path / "run"
     shutil.copytree(killed, out)
-    epochs_done = load_checkpoint(out / CHECKPOINT_FILE)[1]["epoch"]
-    assert epochs_done == 1  # killed mid-way
+    state = load_checkpoint(out / CHECKPOINT_FILE)[1]
+    assert state["epoch"] == 1  # killed mid-way
+    assert state["recipe"]["precision"] == precision
 
-    train(parse("--data", str(cifar10_root), "--out", str(out), "--resume", *RESUME_OPTIONS))
+    train(parse("--data", str(cifar10_root), "--out", str(out), "--resume", *RESUME_OPTIONS, "--precision", precision))
 
     resumed, expected = load_file(out / CHECKPOINT_FILE), load_file(uninterrupted / CHECKPOINT_FILE)
     assert resumed.keys() == expected.keys()
@@ -256,7 +298,14 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, unint
     assert all(torch.equal(resumed_model[k], v) for k, v in expected_model.items())
 
 
-def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10_root, tmp_path, capsys):
+def test_resume_at_another_precision_is_refused(killed, cifar10_root, capsys, precision):
+    other = "fp32" if precision == "bf16" else "bf16"
+    assert main(["train", "--data", str(cifar10_root), "--out", str(killed), "--resume", *RESUME_OPTIONS,
+                 "--precision", other]) == 1
+    assert f"--precision {precision} (checkpoint) vs {other} (now)" in capsys.readouterr().err
+
+
+def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10_root, tmp_path, capsys, precision):
     out = tmp_path / "run"
     shutil.copytree(killed, out)
     tensors, state = load_checkpoint(out / CHECKPOINT_FILE)
@@ -265,7 +314,8 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10
     poisoned = (out / CHECKPOINT_FILE).read_bytes()
     epoch = state["epoch"]
 
-    assert main(["train", "--data", str(cifar10_root), "--out", str(out), "--resume", *RESUME_OPTIONS]) == 1
+    assert main(["train", "--data", str(cifar10_root), "--out", str(out), "--resume", *RESUME_OPTIONS,
+                 "--precision", precision]) == 1
 
     err = capsys.readouterr().err
     assert f"error: epoch {epoch + 1}: train_loss is nan" in err

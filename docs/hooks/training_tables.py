@@ -1,4 +1,5 @@
 """The Training page's sections: the recipe's defaults, the datasets, and the command behind each checkpoint."""
+import argparse
 import inspect
 from dataclasses import fields
 from typing import Dict, List, Mapping
@@ -9,7 +10,7 @@ from resnet_zoo.data import DATASETS
 from resnet_zoo.datasets import IMAGEFOLDER, default_tag
 from resnet_zoo.imagefolder import SPLIT_FOLDERS
 from resnet_zoo.resnet import list_pretrained_tags
-from resnet_zoo.train import Recipe
+from resnet_zoo.train import Recipe, train_arguments
 
 from md_format import fenced, format_percent, markdown_table
 from model_table import zoo_models
@@ -19,8 +20,18 @@ from published import Published
 def _attribute_descriptions(cls: type) -> Dict[str, str]:
     """The ``Attributes:`` section of ``cls``'s Google-style docstring, by attribute name."""
     sections = griffe.Docstring(inspect.getdoc(cls) or "").parse(griffe.Parser.google)
-    return {a.name: a.description for s in sections if s.kind is griffe.DocstringSectionKind.attributes
-            for a in s.value}
+    return {a.name: " ".join(a.description.split()) for s in sections
+            if s.kind is griffe.DocstringSectionKind.attributes for a in s.value}
+
+
+def recipe_defaults() -> Dict[str, object]:
+    """Each `Recipe` field's default as ``resnet-zoo train`` gives it: the option's own default where it has
+    one (``--precision auto``), else the `Recipe` default it leads to (``--lr``, ``--warmup-epochs``)."""
+    parser = argparse.ArgumentParser()
+    train_arguments(parser)
+    recipe = Recipe()
+    cli = {f.name: parser.get_default(f.name) for f in fields(Recipe)}
+    return {name: getattr(recipe, name) if default is None else default for name, default in cli.items()}
 
 
 def recipe_table() -> str:
@@ -30,11 +41,11 @@ def recipe_table() -> str:
         ValueError: If the `Recipe` docstring does not describe a field.
     """
     descriptions = _attribute_descriptions(Recipe)
-    defaults = Recipe()
+    defaults = recipe_defaults()
     undocumented = [f.name for f in fields(Recipe) if f.name not in descriptions]
     if undocumented:
         raise ValueError(f"the Recipe docstring's Attributes section does not describe {', '.join(undocumented)}")
-    rows = [(f"`--{f.name.replace('_', '-')}`", f"`{getattr(defaults, f.name)}`", descriptions[f.name])
+    rows = [(f"`--{f.name.replace('_', '-')}`", f"`{defaults[f.name]}`", descriptions[f.name])
             for f in fields(Recipe)]
     return markdown_table(("Option", "Default", "Meaning"), rows)
 

@@ -23,6 +23,18 @@ COMMANDS = {
 """Command name -> (module that implements it, one-line help)."""
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to each option whose help does not already say its default, unless X is
+    ``None`` or ``False`` (an option that is off or has no value unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        off = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if off or "default" in help_text or not action.option_strings:
+            return help_text
+        return f"{help_text} (default: %(default)s)".lstrip()
+
+
 def build_parser(argv: List[str]) -> argparse.ArgumentParser:
     """The top-level parser; only the module of the command named in ``argv`` is imported."""
     from . import __version__
@@ -31,7 +43,7 @@ def build_parser(argv: List[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter)
         if name == chosen:
             getattr(importlib.import_module(module), f"{name}_arguments")(p)
     return parser

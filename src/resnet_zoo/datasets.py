@@ -76,13 +76,13 @@ def make_loader(
         generator: Optional[torch.Generator] = None,
         ranks: Ranks = Ranks(),
         workers: int = 0,
+        channels_last: bool = False,
 ) -> Loader:
     """The loader of ``split``: batches on ``device``, normalised as ``cfg`` (a model's pretrained_cfg) says.
 
-    On CUDA the batches are channels_last. ``cutout`` applies to CIFAR, ``workers`` to image folders; see
-    `resnet_zoo.data.DeviceLoader` and `resnet_zoo.imagefolder.FolderLoader` for the other arguments.
+    ``cutout`` applies to CIFAR, ``workers`` to image folders; see `resnet_zoo.data.DeviceLoader` and
+    `resnet_zoo.imagefolder.FolderLoader` for the other arguments.
     """
-    channels_last = device.type == "cuda"
     if isinstance(split, FolderSplit):
         return FolderLoader(split, batch_size, cfg, device, train=train, generator=generator,
                             channels_last=channels_last, ranks=ranks, workers=workers)

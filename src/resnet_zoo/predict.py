@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from .errors import ZooError
+from .precision import add_precision_argument
 
 
 def sample_images() -> List[Path]:
@@ -16,13 +17,15 @@ def sample_images() -> List[Path]:
                   if p.name.endswith(".png"))
 
 
-def predict(model: torch.nn.Module, images: Sequence[Path], top_k: int = 3) -> List[Dict]:
+def predict(model: torch.nn.Module, images: Sequence[Path], top_k: int = 3,
+            dtype: Optional[torch.dtype] = None) -> List[Dict]:
     """Top-``k`` classes of each image.
 
     Args:
-        model: A timm model (its ``pretrained_cfg`` gives the preprocessing and the label names).
+        model: A timm model on the CPU (its ``pretrained_cfg`` gives the preprocessing and the label names).
         images: Image files readable by Pillow.
         top_k: Number of classes to report per image.
+        dtype: Autocast dtype, or ``None`` to run in the model's own precision.
 
     Returns:
         One dict per image: ``{"image": path, "top": [{"label", "index", "prob"}, ...]}``.
@@ -44,8 +47,8 @@ def predict(model: torch.nn.Module, images: Sequence[Path], top_k: int = 3) -> L
         except (OSError, UnidentifiedImageError) as e:
             raise ZooError(f"cannot read image {path}: {e}") from None
     model.eval()
-    with torch.no_grad():
-        probs = model(torch.stack(batch)).softmax(-1)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+        probs = model(torch.stack(batch)).float().softmax(-1)
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
     return [
         {"image": str(path),
@@ -64,7 +67,8 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
                      help="load the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
     src.add_argument("--checkpoint", type=Path, metavar="PATH",
                      help="a Hub model folder (e.g. the export of `resnet-zoo train`) or a .safetensors file")
-    parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default: %(default)s)")
+    parser.add_argument("--top-k", type=int, default=3, help="classes shown per image")
+    add_precision_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -72,6 +76,7 @@ def predict_command(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo predict``."""
     import timm
 
+    from .precision import inference_model
     from .validate import load_hub_folder
 
     if not (args.pretrained or args.checkpoint):
@@ -82,7 +87,8 @@ def predict_command(args: argparse.Namespace) -> int:
         overlay: Optional[Dict] = dict(file=str(args.checkpoint)) if args.checkpoint else None
         model = timm.create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
     images = args.images or sample_images()
-    results = predict(model, images, args.top_k)
+    model, dtype = inference_model(model, args.precision, torch.device("cpu"))
+    results = predict(model, images, args.top_k, dtype)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

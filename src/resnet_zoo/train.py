@@ -13,9 +13,9 @@ The recipe (the defaults of `Recipe`), a strong setting for CIFAR ResNet-20 … 
   follow the model closely); the EMA model is what each epoch evaluates and what is exported.
 * Augmentation on the device: random crop of the image zero-padded by 4 pixels, horizontal flip; cutout off
   (``--cutout 16`` is the usual CIFAR-10 setting).
-* On CUDA: bf16 autocast, channels_last, forward + loss compiled by ``torch.compile`` with CUDA graphs
-  (forward and backward replay as graphs), fused SGD. On the CPU all of that is off (plain eager float32),
-  so tests run the same code.
+* channels_last, and bf16 autocast where the device computes bf16 natively (``--precision auto``: a GPU, or a
+  CPU with AVX512-BF16/AMX; float32 elsewhere, see `resnet_zoo.precision`). On CUDA also forward + loss
+  compiled by ``torch.compile`` with CUDA graphs (forward and backward replay as graphs) and fused SGD.
 
 Each epoch appends one JSON line to ``OUT/train_log.jsonl`` (``epoch``, ``train_loss``, ``lr``,
 ``train_top1``, ``test_top1``, ``test_top5``, ``test_loss``, ``img_per_s``, ``wall_s``) and replaces
@@ -59,12 +59,19 @@ from .distributed import (
 )
 from .errors import ZooError
 from .imagefolder import DEFAULT_WORKERS
-from .validate import (
-    EVAL_BATCH_SIZE, autocast_dtype, check_model_name, create_model_for, evaluate, resolve_device,
-)
+from .precision import PRECISIONS, autocast_dtype, resolve_precision
+from .validate import EVAL_BATCH_SIZE, check_model_name, create_model_for, evaluate, resolve_device
 
 LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; the default ``--lr`` scales it linearly with the batch size."""
+
+MAX_WARMUP_EPOCHS = 5
+"""Warmup of a long run; a run of fewer than ``10 x MAX_WARMUP_EPOCHS`` epochs warms up for a tenth of them."""
+
+
+def default_warmup_epochs(epochs: int) -> int:
+    """The default ``--warmup-epochs`` of an ``epochs``-epoch run: a tenth of it, at most `MAX_WARMUP_EPOCHS`."""
+    return min(MAX_WARMUP_EPOCHS, epochs // 10)
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 """Training checkpoint in the run folder, replaced atomically after each epoch."""
@@ -91,11 +98,14 @@ class Recipe:
         lr: Peak learning rate.
         momentum: Nesterov momentum.
         wd: Weight decay of convolution and linear weights.
-        warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
+        warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay (``None``:
+            `default_warmup_epochs`).
         label_smoothing: Label smoothing of the training loss.
         ema_decay: Decay of the weights' EMA; 0 keeps no EMA.
         cutout: Side of the cutout square; 0 turns cutout off (CIFAR only).
         sync_bn: BatchNorm statistics over the global batch of a distributed run (CUDA only).
+        precision: ``"bf16"`` (autocast) or ``"fp32"``; ``resnet-zoo train`` resolves ``--precision auto`` for
+            its device (`resnet_zoo.precision.resolve_precision`).
         seed: Seed of the initialisation, the order and the augmentations.
         subset: Train on the first ``subset`` train images only (``None``: all).
         test_subset: Evaluate on the first ``test_subset`` test images only (``None``: all).
@@ -111,11 +121,12 @@ class Recipe:
     lr: float = LR_PER_128 * 512 / 128
     momentum: float = 0.9
     wd: float = 5e-4
-    warmup_epochs: int = 5
+    warmup_epochs: Optional[int] = None
     label_smoothing: float = 0.1
     ema_decay: float = 0.999
     cutout: int = 0
     sync_bn: bool = False
+    precision: str = "fp32"
     seed: int = 0
     subset: Optional[int] = None
     test_subset: Optional[int] = None
@@ -123,6 +134,8 @@ class Recipe:
     def __post_init__(self):
         check_model_name(self.model)
         check_dataset(self.dataset)
+        if self.warmup_epochs is None:
+            object.__setattr__(self, "warmup_epochs", default_warmup_epochs(self.epochs))
         checks = [
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
@@ -133,6 +146,7 @@ class Recipe:
             (0 <= self.label_smoothing < 1, "--label-smoothing must lie in [0, 1)"),
             (0 <= self.ema_decay < 1, "--ema-decay must lie in [0, 1) (0: no EMA)"),
             (self.cutout >= 0, "--cutout must not be negative"),
+            (self.precision in ("bf16", "fp32"), "--precision must be bf16 or fp32 (auto is resolved before)"),
             (not (self.cutout and self.dataset == IMAGEFOLDER), "--cutout is for CIFAR, not an image folder"),
             (self.subset is None or self.subset >= self.batch_size,
              "--subset must hold at least one batch (--batch-size images)"),
@@ -143,11 +157,13 @@ class Recipe:
             raise ZooError("; ".join(errors))
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "Recipe":
-        """The recipe of ``resnet-zoo train``'s options; ``--lr`` defaults to `LR_PER_128` x batch size / 128."""
+    def from_args(cls, args: argparse.Namespace, device: torch.device) -> "Recipe":
+        """The recipe of ``resnet-zoo train``'s options on ``device``: ``--lr`` defaults to `LR_PER_128` x batch
+        size / 128, ``--precision auto`` becomes what ``device`` computes natively."""
         values = {f.name: getattr(args, f.name) for f in fields(cls)}
         if values["lr"] is None:
             values["lr"] = LR_PER_128 * args.batch_size / 128
+        values["precision"] = resolve_precision(args.precision, device)
         return cls(**values)
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
@@ -281,8 +297,9 @@ class Training:
         cfg = self.model.pretrained_cfg
         return (
             make_loader(train, self.recipe.batch_size, cfg, self.device, train=True, cutout=self.recipe.cutout,
-                        generator=self.generator, ranks=self.ranks, workers=workers),
-            make_loader(test, EVAL_BATCH_SIZE, cfg, self.device, ranks=self.ranks, workers=workers),
+                        generator=self.generator, ranks=self.ranks, workers=workers, channels_last=True),
+            make_loader(test, EVAL_BATCH_SIZE, cfg, self.device, ranks=self.ranks, workers=workers,
+                        channels_last=True),
         )
 
     def state_tensors(self) -> Dict[str, torch.Tensor]:
@@ -324,7 +341,8 @@ def build_training(
 
     Args:
         recipe: The recipe.
-        device: Where to train; on CUDA the model is channels_last and the step uses bf16 autocast and fused SGD.
+        device: Where to train; the model is channels_last, in autocast at ``recipe.precision``, and on CUDA
+            the step uses fused SGD.
         compile: Compile the step (``None``: on CUDA only).
         classes: Class names of the dataset, recorded in the model's pretrained_cfg (and so in its export);
             required for an image folder.
@@ -339,7 +357,7 @@ def build_training(
         raise ZooError("--sync-bn needs CUDA: torch's SyncBatchNorm runs on GPUs only")
     torch.manual_seed(recipe.seed)
     model = create_model_for(recipe.model, recipe.dataset, classes=classes)
-    model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    model.to(device, memory_format=torch.channels_last)
     ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True, warmup_power=3 / 4) if recipe.ema_decay else None
     if recipe.sync_bn:  # after the EMA copy, which keeps plain BatchNorm
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -349,7 +367,7 @@ def build_training(
     network = model
     if ranks.world_size > 1:
         network = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-    step = TrainStep(network, optimizer, ema, recipe.label_smoothing, autocast_dtype(device),
+    step = TrainStep(network, optimizer, ema, recipe.label_smoothing, autocast_dtype(recipe.precision),
                      compile=cuda if compile is None else compile)
     return Training(recipe, device, model, ema, optimizer, generator, step, ranks)
 
@@ -470,10 +488,9 @@ def train(args: argparse.Namespace) -> Path:
             (`TrainingDiverged`).
     """
     start = time.perf_counter()
-    recipe = Recipe.from_args(args)
     ranks, device = init_process_group(resolve_device(args.device))
     try:
-        return _train(args, recipe, ranks, device, start)
+        return _train(args, Recipe.from_args(args, device), ranks, device, start)
     finally:
         destroy_process_group()
 
@@ -513,7 +530,7 @@ def _train(args: argparse.Namespace, recipe: Recipe, ranks: Ranks, device: torch
             progress.set_description(f"epoch {epoch + 1}/{recipe.epochs}")
             trained = train_one_epoch(training, train_loader, epoch, progress)
             broadcast_buffers(training.eval_model)  # rank 0's BatchNorm statistics, the ones checkpointed
-            tested = evaluate(training.eval_model, test_loader, autocast_dtype(device))
+            tested = evaluate(training.eval_model, test_loader, autocast_dtype(recipe.precision))
             record = dict(
                 epoch=epoch + 1, train_loss=trained["train_loss"], lr=trained["lr"],
                 train_top1=trained["train_top1"], test_top1=tested.top1, test_top5=tested.top5,
@@ -547,25 +564,29 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--out", type=Path, metavar="DIR", help="run folder (default: runs/MODEL.TAG)")
     add("--tag", help="pretrained tag of the export (default: rz_cifar10, rz_cifar100 or rz_imagefolder)")
     add("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    add("--epochs", type=int, default=d.epochs, metavar="N")
+    add("--epochs", type=int, default=d.epochs, metavar="N", help="passes over the train images")
     add("--batch-size", type=int, default=d.batch_size, metavar="N",
         help="images per step, over all processes under torchrun")
     add("--lr", type=float, help=f"peak learning rate (default: {LR_PER_128} x batch size / 128)")
     add("--momentum", type=float, default=d.momentum, help="Nesterov momentum")
     add("--wd", type=float, default=d.wd, help="weight decay (not on BatchNorm and biases)")
-    add("--warmup-epochs", type=int, default=d.warmup_epochs, metavar="N")
-    add("--label-smoothing", type=float, default=d.label_smoothing)
+    add("--warmup-epochs", type=int, metavar="N",
+        help=f"linear learning-rate warmup (default: epochs / 10, at most {MAX_WARMUP_EPOCHS})")
+    add("--label-smoothing", type=float, default=d.label_smoothing, help="of the training loss")
     add("--ema-decay", type=float, default=d.ema_decay, help="EMA decay of the weights; 0: no EMA")
     add("--cutout", type=int, default=d.cutout, metavar="PIXELS", help="cutout square side, CIFAR only; 0: off")
     add("--sync-bn", action="store_true", help="BatchNorm statistics over the global batch (torchrun on CUDA)")
-    add("--seed", type=int, default=d.seed)
-    add("--subset", type=int, metavar="N", help="train on the first N train images only")
-    add("--test-subset", type=int, metavar="N", help="evaluate on the first N test images only")
+    add("--precision", choices=PRECISIONS, default="auto",
+        help="auto: bf16 autocast where the device computes bf16 natively (GPU, CPU with AVX512-BF16/AMX), "
+             "else fp32")
+    add("--seed", type=int, default=d.seed, help="of the initialisation, the order and the augmentations")
+    add("--subset", type=int, metavar="N", help="train on the first N train images only (default: all)")
+    add("--test-subset", type=int, metavar="N", help="evaluate on the first N test images only (default: all)")
     add("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available; under torchrun cuda:LOCAL_RANK)")
     add("--compile", action=argparse.BooleanOptionalAction, default=None,
         help="torch.compile the step, with CUDA graphs on one GPU (default: on with CUDA)")
     add("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
-        help=f"image decoding processes per process, for imagefolder (default: {DEFAULT_WORKERS})")
+        help="image decoding processes per process, for imagefolder")
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -10,8 +10,9 @@ The test split is CIFAR's ``test`` batch, or the ``val/`` folder of an image fol
 
 ``--checkpoint`` takes a Hub model folder (``config.json`` + weights, loaded through timm's ``local-dir:``), a
 safetensors weights file, or a training checkpoint of ``resnet-zoo train`` (its EMA weights when it has them,
-the ones its log measured). Inputs are normalised with the model's ``pretrained_cfg`` mean and std. On CUDA
-the model runs in bf16 autocast with channels_last, as in training.
+the ones its log measured). Inputs are normalised with the model's ``pretrained_cfg`` mean and std. By default
+(``--precision auto``) the model runs in its fast form: BatchNorm folded, channels_last, and bf16 autocast where
+the device computes bf16 natively; ``--precision fp32`` runs it exactly as loaded (see `resnet_zoo.precision`).
 """
 import argparse
 import json
@@ -30,6 +31,7 @@ from .datasets import DATASET_NAMES, IMAGEFOLDER, Loader, dataset_title, load_sp
 from .distributed import all_reduce_sum
 from .imagefolder import DEFAULT_WORKERS
 from .errors import WeightsError, ZooError
+from .precision import add_precision_argument, inference_model
 from .weights import is_zoo_model
 
 EVAL_BATCH_SIZE = 1000
@@ -70,11 +72,6 @@ def resolve_device(name: Optional[str] = None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ZooError(f"--device {name} asked for CUDA, but torch sees no CUDA device")
     return device
-
-
-def autocast_dtype(device: torch.device) -> Optional[torch.dtype]:
-    """The autocast dtype of the zoo's recipe on ``device``: bf16 on CUDA, none (float32) elsewhere."""
-    return torch.bfloat16 if device.type == "cuda" else None
 
 
 @torch.inference_mode()
@@ -212,9 +209,10 @@ def validate(args: argparse.Namespace) -> EvalMetrics:
     model = load_model(args.model, args.dataset, args.pretrained, args.checkpoint,
                        folder.classes if folder is not None else None)
     test = folder or load_split(args.data, args.dataset, "test", args.subset, download=args.download)
-    model.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.contiguous_format)
-    loader = make_loader(test, args.batch_size, model.pretrained_cfg, device, workers=args.workers)
-    return evaluate(model, loader, autocast_dtype(device))
+    model, dtype = inference_model(model, args.precision, device)
+    loader = make_loader(test, args.batch_size, model.pretrained_cfg, device, workers=args.workers,
+                         channels_last=args.precision != "fp32")
+    return evaluate(model, loader, dtype)
 
 
 def validate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -233,6 +231,7 @@ def validate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
                         help=f"image decoding processes, for imagefolder (default: {DEFAULT_WORKERS})")
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
+    add_precision_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 
