@@ -68,6 +68,15 @@ def test_cli_predict_needs_weights(capsys):
     assert "give --pretrained or --checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("weights", [["--pretrained"], ["--checkpoint", "model.safetensors"]])
+def test_cli_predict_unknown_model_is_one_line(checkpoint, capsys, weights):
+    weights = [str(checkpoint[1]) if w == "model.safetensors" else w for w in weights]
+    assert main(["predict", "--model", "nosuchmodel", *weights]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("resnet-zoo predict: error: 'nosuchmodel' is not a resnet-zoo model; the CIFAR ones: ")
+    assert err.count("\n") == 1 and "cifar_resnet20" in err
+
+
 def test_cli_predict_unreadable_image(checkpoint, tmp_path, capsys):
     _, path = checkpoint
     bad = tmp_path / "not_an_image.png"

@@ -66,7 +66,8 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--pretrained", action="store_true",
                      help="load the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
     src.add_argument("--checkpoint", type=Path, metavar="PATH",
-                     help="a Hub model folder (e.g. the export of `resnet-zoo train`) or a .safetensors file")
+                     help="a Hub model folder (e.g. the export of `resnet-zoo train`), a safetensors weights file "
+                          "or a training checkpoint (its EMA weights), as for validate")
     parser.add_argument("--top-k", type=int, default=3, help="classes shown per image")
     add_precision_argument(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -74,18 +75,12 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def predict_command(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo predict``."""
-    import timm
-
     from .precision import inference_model
-    from .validate import load_hub_folder
+    from .validate import load_model
 
     if not (args.pretrained or args.checkpoint):
         raise ZooError("give --pretrained or --checkpoint PATH: a randomly initialised model predicts nothing")
-    if args.checkpoint is not None and args.checkpoint.is_dir():
-        model = load_hub_folder(args.model, args.checkpoint)  # its config.json carries classes and mean/std
-    else:
-        overlay: Optional[Dict] = dict(file=str(args.checkpoint)) if args.checkpoint else None
-        model = timm.create_model(args.model, pretrained=True, pretrained_cfg_overlay=overlay)
+    model = load_model(args.model, None, args.pretrained, args.checkpoint)
     images = args.images or sample_images()
     model, dtype = inference_model(model, args.precision, torch.device("cpu"))
     results = predict(model, images, args.top_k, dtype)

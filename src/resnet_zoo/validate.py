@@ -119,7 +119,7 @@ def check_model_name(name: str) -> None:
 
 def create_model_for(
         name: str,
-        dataset: str,
+        dataset: Optional[str],
         classes: Optional[Sequence[str]] = None,
         file: Optional[Union[str, Path]] = None,
 ) -> nn.Module:
@@ -127,7 +127,7 @@ def create_model_for(
 
     Args:
         name: A resnet_zoo model name, e.g. ``"cifar_resnet56"``.
-        dataset: One of `resnet_zoo.datasets.DATASET_NAMES`.
+        dataset: One of `resnet_zoo.datasets.DATASET_NAMES`, or ``None`` to keep the model's registered cfg.
         classes: Class names for ``pretrained_cfg["label_names"]`` (``None`` keeps the registered ones); required
             for an image folder.
         file: Weights to load through timm (a safetensors state dict), or ``None`` for a new model.
@@ -136,10 +136,10 @@ def create_model_for(
         ZooError: If ``name`` is not a resnet_zoo model.
     """
     check_model_name(name)
-    overlay = model_overlay(dataset, classes)
+    overlay = model_overlay(dataset, classes) if dataset is not None else {}
     if file is not None:
         overlay["file"] = str(file)
-    return timm.create_model(name, pretrained=file is not None, num_classes=overlay["num_classes"],
+    return timm.create_model(name, pretrained=file is not None, num_classes=overlay.get("num_classes"),
                              pretrained_cfg_overlay=overlay)
 
 
@@ -158,29 +158,33 @@ def load_hub_folder(name: str, folder: Path) -> nn.Module:
     return model
 
 
-def load_model(name: str, dataset: str, pretrained: bool = False,
+def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
                checkpoint: Optional[Union[str, Path]] = None,
                classes: Optional[Sequence[str]] = None) -> nn.Module:
-    """``name`` with the weights to validate: the registered pretrained ones or those of ``checkpoint``.
+    """``name`` with the weights to evaluate: the registered pretrained ones or those of ``checkpoint``.
+
+    ``validate`` and ``predict`` load their ``--pretrained`` / ``--checkpoint`` through this one function.
 
     Args:
         name: A resnet_zoo model name.
-        dataset: Dataset the model is validated on; its number of classes must match the weights'.
+        dataset: Dataset the model is evaluated on; its number of classes must match the weights'. ``None``
+            (``predict``) keeps the classes of the weights: a Hub folder's own, else the registered ones.
         pretrained: Load the registered pretrained weights (from the Hugging Face Hub or its cache).
-        checkpoint: A Hub model folder, a safetensors weights file or a training checkpoint.
+        checkpoint: A Hub model folder, a safetensors weights file or a training checkpoint (its EMA weights
+            when it has them).
         classes: The dataset's class names; required for an image folder.
 
     Returns:
         The model on the CPU, in eval mode.
 
     Raises:
-        WeightsError: If the weights are missing, unreadable or do not fit ``name``.
-        ZooError: If the model's classes do not match ``dataset``.
+        WeightsError: If the weights are missing, not a safetensors file or Hub folder, or do not fit ``name``.
+        ZooError: If ``name`` is not a resnet_zoo model, or the model's classes do not match ``dataset``.
     """
     if pretrained == (checkpoint is not None):
         raise ZooError("give exactly one of --pretrained and --checkpoint")
     check_model_name(name)
-    source = "pretrained weights" if pretrained else str(checkpoint)
+    source = weights_source(pretrained, checkpoint)
     try:
         if pretrained:
             model = timm.create_model(name, pretrained=True)
@@ -193,11 +197,16 @@ def load_model(name: str, dataset: str, pretrained: bool = False,
             model = create_model_for(name, dataset, classes, file=checkpoint)
     except (RuntimeError, OSError) as e:
         raise WeightsError(f"cannot load {source} into {name}: {e}") from e
-    num_classes = model_overlay(dataset, classes)["num_classes"]
+    num_classes = model_overlay(dataset, classes)["num_classes"] if dataset is not None else model.num_classes
     if model.num_classes != num_classes:
         raise ZooError(f"{name} with {source} has {model.num_classes} classes, {dataset_title(dataset)} has "
                        f"{num_classes}")
     return model.eval()
+
+
+def weights_source(pretrained: bool, checkpoint: Optional[Union[str, Path]]) -> str:
+    """How reports and errors name the weights of `load_model`: ``"pretrained weights"`` or the checkpoint path."""
+    return "pretrained weights" if pretrained else str(checkpoint)
 
 
 def validate(args: argparse.Namespace) -> EvalMetrics:
