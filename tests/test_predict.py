@@ -77,6 +77,21 @@ def test_cli_predict_unknown_model_is_one_line(checkpoint, capsys, weights):
     assert err.count("\n") == 1 and "cifar_resnet20" in err
 
 
+@pytest.mark.parametrize("kind", ["random bytes", "torch pickle"])
+def test_cli_predict_refuses_a_file_that_is_not_safetensors(checkpoint, tmp_path, capsys, kind):
+    """Never unpickled, and the message never steers towards ``weights_only=False``."""
+    path = tmp_path / "random.bin"
+    if kind == "random bytes":
+        path.write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
+                                       dtype=torch.uint8).numpy().tobytes())
+    else:
+        torch.save(checkpoint[0].state_dict(), path)
+    assert main(["predict", "--checkpoint", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"resnet-zoo predict: error: {path}: not a readable safetensors file")
+    assert err.count("\n") == 1 and "pickle" not in err and "weights_only" not in err
+
+
 def test_cli_predict_unreadable_image(checkpoint, tmp_path, capsys):
     _, path = checkpoint
     bad = tmp_path / "not_an_image.png"
