@@ -63,6 +63,20 @@ def test_cli_predict_with_a_hub_folder_uses_its_classes(tmp_path, capsys):
     assert "holds a cifar_resnet20, not a cifar_resnet32" in capsys.readouterr().err
 
 
+def test_cli_predict_with_a_training_checkpoint_uses_its_ema_weights(tmp_path, capsys):
+    """``checkpoint.safetensors`` of a run, as validate takes it: the EMA weights, not the trained ones."""
+    from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
+
+    trained, ema = (timm.create_model("cifar_resnet20").eval() for _ in range(2))
+    path = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(path, add_prefix(MODEL_PREFIX, trained.state_dict()) | add_prefix(EMA_PREFIX, ema.state_dict()),
+                    dict(epoch=1))
+    assert main(["predict", "--checkpoint", str(path), "--json", "--top-k", "10", "--precision", "fp32"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["top"] for r in out] == [r["top"] for r in predict(ema, sample_images(), top_k=10)]
+    assert [r["top"] for r in out] != [r["top"] for r in predict(trained, sample_images(), top_k=10)]
+
+
 def test_cli_predict_needs_weights(capsys):
     assert main(["predict", "--model", "cifar_resnet20"]) == 1
     assert "give --pretrained or --checkpoint" in capsys.readouterr().err
