@@ -106,12 +106,49 @@ def test_cli_predict_refuses_a_file_that_is_not_safetensors(checkpoint, tmp_path
     assert err.count("\n") == 1 and "pickle" not in err and "weights_only" not in err
 
 
-def test_cli_predict_unreadable_image(checkpoint, tmp_path, capsys):
+def test_cli_predict_unreadable_image_does_not_stop_the_others(checkpoint, tmp_path, capsys):
     _, path = checkpoint
     bad = tmp_path / "not_an_image.png"
     bad.write_bytes(b"hello")
-    assert main(["predict", "--checkpoint", str(path), str(bad)]) == 1
-    assert f"cannot read image {bad}" in capsys.readouterr().err
+    good = sample_images()[:2]
+    assert main(["predict", "--checkpoint", str(path), "--json", str(good[0]), str(bad), str(good[1])]) == 1
+    captured = capsys.readouterr()
+    assert [r["image"] for r in json.loads(captured.out)] == [str(g) for g in good]
+    assert captured.err.startswith(f"resnet-zoo predict: error: cannot read image {bad}: cannot identify image")
+    assert captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("top_k", ["0", "-2"])
+def test_cli_predict_top_k_must_be_positive(checkpoint, capsys, top_k):
+    assert main(["predict", "--checkpoint", str(checkpoint[1]), "--top-k", top_k]) == 1
+    assert capsys.readouterr().err == f"resnet-zoo predict: error: --top-k must be at least 1, got {top_k}\n"
+
+
+def test_cli_predict_names_the_model_and_weights(checkpoint, capsys):
+    _, path = checkpoint
+    assert main(["predict", "--checkpoint", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"model cifar_resnet20, weights {path}" and len(lines) == 11
+    assert main(["predict", "--checkpoint", str(path), "--json"]) == 0
+    assert {(r["model"], r["weights"]) for r in json.loads(capsys.readouterr().out)} == {("cifar_resnet20", str(path))}
+
+
+def test_cli_predict_classifies_the_images_of_a_folder_in_name_order(checkpoint, tmp_path, capsys):
+    import shutil
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for sample in sample_images()[:3]:
+        shutil.copy(sample, images / sample.name)
+    (images / "notes.txt").write_text("not an image")
+    (images / "sub").mkdir()
+    _, path = checkpoint
+    assert main(["predict", "--checkpoint", str(path), "--json", str(images)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in out] == [str(p) for p in sorted(images.glob("*.png"))] and len(out) == 3
+    assert main(["predict", "--checkpoint", str(path), str(images / "sub")]) == 1
+    assert capsys.readouterr().err.startswith(f"resnet-zoo predict: error: {images / 'sub'} is a folder without "
+                                              f"image files (")
 
 
 def test_readme_main_job_classifies_the_samples_with_the_shipped_weights(monkeypatch, capsys):

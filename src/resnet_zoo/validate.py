@@ -184,7 +184,7 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
     if pretrained == (checkpoint is not None):
         raise ZooError("give exactly one of --pretrained and --checkpoint")
     check_model_name(name)
-    source = weights_source(pretrained, checkpoint)
+    source = "pretrained weights" if pretrained else str(checkpoint)
     try:
         if pretrained:
             model = timm.create_model(name, pretrained=True)
@@ -202,11 +202,6 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
         raise ZooError(f"{name} with {source} has {model.num_classes} classes, {dataset_title(dataset)} has "
                        f"{num_classes}")
     return model.eval()
-
-
-def weights_source(pretrained: bool, checkpoint: Optional[Union[str, Path]]) -> str:
-    """How reports and errors name the weights of `load_model`: ``"pretrained weights"`` or the checkpoint path."""
-    return "pretrained weights" if pretrained else str(checkpoint)
 
 
 def validate(args: argparse.Namespace) -> EvalMetrics:
