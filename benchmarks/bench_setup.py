@@ -12,11 +12,21 @@ IMAGENET = "imagenet"
 NUM_CLASSES = {CIFAR: 10, IMAGENET: 1000}
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux) and its core count, e.g. ``AMD EPYC (2 cores)``."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    return f"{name or platform.processor() or platform.machine()} ({torch.get_num_threads()} cores)"
+
+
 def device_name(device: torch.device) -> str:
     """Human-readable name of ``device``: the GPU's name, or the CPU's."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine()
+    return cpu_name()
 
 
 @dataclass(frozen=True)

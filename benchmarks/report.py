@@ -1,4 +1,5 @@
-"""Turn a pytest-benchmark JSON of ``test_models_speed.py`` and ``test_train_speed.py`` into the docs' Markdown.
+"""Turn a pytest-benchmark JSON of ``test_models_speed.py``, ``test_train_speed.py`` and ``test_cpu_speed.py``
+into the docs' Markdown.
 
 Usage: ``python benchmarks/report.py benchmarks/results/<name>.json [-o <name>.md]``
 
@@ -6,7 +7,8 @@ One table per task and precision; each cell is images per second (batch / median
 parentheses, the ratio to the family's reference in the same task and precision, run eagerly: the plain
 CIFAR ResNet-56 (``benchmarks/reference.py``) for CIFAR models, timm ``resnet50`` for ImageNet models.
 The training recipe's throughput next to the plain eager loop (``test_train_speed.py``) gets a table of its
-own. A closing section checks the issues' targets.
+own, and so do the CPU's recipe and fast inference next to the peers' plain loops (``test_cpu_speed.py``). A
+closing section checks the issues' targets.
 """
 import argparse
 import json
@@ -24,6 +26,10 @@ RECIPE_GROUP = "train-recipe-vs-reference"
 """The group of ``test_train_speed.py``'s benchmarks."""
 RECIPE_SPEEDUP = 2.0
 """Images per second of the training recipe over the plain eager loop's, required."""
+CPU_GROUP_PREFIX = "cpu-"
+"""The groups of ``test_cpu_speed.py``'s benchmarks start with it."""
+CPU_TARGETS = {"train": ("recipe", 2.5), "inference": ("fast", 4.0)}
+"""CPU task -> (loop compared with the reference, required ratio), as ``test_cpu_speed.py`` checks them."""
 
 
 class Result(NamedTuple):
@@ -60,7 +66,7 @@ def load_results(data: dict) -> List[Result]:
     """
     results = []
     for bench in data.get("benchmarks", []):
-        if bench.get("group") == RECIPE_GROUP:
+        if bench.get("group") == RECIPE_GROUP or bench.get("group", "").startswith(CPU_GROUP_PREFIX):
             continue
         info = bench.get("extra_info", {})
         missing = [field for field in INFO_FIELDS if field not in info]
@@ -76,6 +82,27 @@ def recipe_speeds(data: dict) -> Dict[str, float]:
     loop in the document, by loop name (``reference``, ``recipe``)."""
     return {bench["extra_info"]["loop"]: bench["extra_info"]["steps_per_call"] * bench["extra_info"]["batch"]
             / bench["stats"]["median"] for bench in data.get("benchmarks", []) if bench.get("group") == RECIPE_GROUP}
+
+
+def cpu_rates(data: dict) -> Dict[Tuple[str, str, str], float]:
+    """Images per second of each ``test_cpu_speed.py`` loop in the document, by ``(model, task, loop)``."""
+    return {(b["extra_info"]["model"], b["extra_info"]["task"], b["extra_info"]["loop"]):
+            b["extra_info"]["images"] / b["stats"]["median"]
+            for b in data.get("benchmarks", []) if b.get("group", "").startswith(CPU_GROUP_PREFIX)}
+
+
+def _cpu_table(rates: Dict[Tuple[str, str, str], float]) -> List[str]:
+    lines = ["| model | task | reference images/s | resnet-zoo images/s | ratio | required | met |",
+             "|---|---|---|---|---|---|---|"]
+    for model, task in sorted({(m, t) for m, t, _ in rates}, key=lambda mt: (mt[0], mt[1] != "train")):
+        loop, required = CPU_TARGETS[task]
+        reference, ours = rates.get((model, task, "reference")), rates.get((model, task, loop))
+        if reference is None or ours is None:
+            continue
+        ratio = ours / reference
+        lines.append(f"| {model} | {task} ({loop}) | {reference:,.0f} | {ours:,.0f} | {ratio:.2f}x | "
+                     f">= {required:.1f}x | {'yes' if ratio >= required else 'no'} |")
+    return lines
 
 
 def _recipe_table(speeds: Dict[str, float]) -> List[str]:
@@ -154,7 +181,8 @@ def markdown_report(data: dict) -> str:
     """
     loaded = load_results(data)
     speeds = recipe_speeds(data)
-    if not loaded and not speeds:
+    cpu = cpu_rates(data)
+    if not loaded and not speeds and not cpu:
         raise ValueError("the JSON holds no timed benchmark (was it written with --benchmark-disable?)")
     results = {r.key: r for r in loaded}
     machine = data.get("machine_info", {})
@@ -181,7 +209,15 @@ def markdown_report(data: dict) -> str:
                   "device) and by the plain eager loop (bf16 autocast + channels_last, Nesterov SGD), both on "
                   "device-resident batches; images per second over a median call of several steps.", ""]
         lines += _recipe_table(speeds)
-    lines += ["", "## Targets", ""] + _targets(results, speeds)
+    if cpu:
+        lines += ["", "## CPU: recipe and fast inference vs the peers' plain loops", "",
+                  "Training: the plain CIFAR ResNet (fp32, eager, NCHW, batch 128, torchvision DataLoader with "
+                  "crop + flip) against a whole epoch of the recipe at its defaults for this CPU. Inference: the "
+                  "model as loaded (eager fp32, batch 256) against `inference_model(model, \"auto\")`. Images per "
+                  "second of the median call; the ratios are the CPU targets.", ""]
+        lines += _cpu_table(cpu)
+    if loaded or speeds:
+        lines += ["", "## Targets", ""] + _targets(results, speeds)
     return "\n".join(lines) + "\n"
 
 

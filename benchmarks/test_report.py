@@ -101,3 +101,23 @@ def test_json_of_the_training_benchmark_alone(results_json):
     assert "| cifar_resnet56 training, recipe vs plain eager loop (bf16 + channels_last) | 1.25x | >= 2.0x | no |" \
         in text
     assert "| zoo_resnet50 train, bf16, eager vs timm resnet50 | not measured | >= 1.0x | – |" in text
+
+
+def cpu_bench(model, task, loop, median_s, images=1024):
+    """One ``test_cpu_speed.py`` benchmark."""
+    return {"group": f"cpu-{task}-{model}", "stats": {"median": median_s},
+            "extra_info": {"task": task, "model": model, "loop": loop, "images": images}}
+
+
+def test_json_of_the_cpu_benchmarks_alone():
+    data = {"machine_info": {"bench_device_name": "AMD EPYC (2 cores)"}, "benchmarks": [
+        cpu_bench("cifar_resnet56", "inference", "fast", 1.0), cpu_bench("cifar_resnet56", "inference", "reference", 4.0),
+        cpu_bench("cifar_resnet20", "train", "reference", 8.0), cpu_bench("cifar_resnet20", "train", "recipe", 4.0),
+    ]}
+    text = report.markdown_report(data)
+    assert text.startswith("# Throughput on AMD EPYC (2 cores)\n")
+    assert ("| model | task | reference images/s | resnet-zoo images/s | ratio | required | met |\n"
+            "|---|---|---|---|---|---|---|\n"
+            "| cifar_resnet20 | train (recipe) | 128 | 256 | 2.00x | >= 2.5x | no |\n"
+            "| cifar_resnet56 | inference (fast) | 256 | 1,024 | 4.00x | >= 4.0x | yes |\n") in text
+    assert "## Targets" not in text and "## Inference" not in text

@@ -1,0 +1,148 @@
+"""On the CPU: the recipe's training and the fast inference path against what a user of the peers' code gets.
+
+* training, ``reference``: the plain CIFAR ResNet of `reference.py`, fp32, eager, NCHW, batch 128, fed by a
+  torchvision DataLoader (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize on PIL images, one
+  worker per core), Nesterov SGD: the training scripts of the peers' CIFAR ResNets;
+* training, ``recipe``: `resnet_zoo.train.train_one_epoch` at the recipe's defaults for this CPU (precision
+  ``auto``, channels_last, batch 512, EMA, augmentation on the device); a call is a whole epoch;
+* inference, ``reference``: the zoo model as loaded, eager fp32, batch 256; ``fast``: the same model through
+  `resnet_zoo.precision.inference_model` at ``auto`` (BatchNorm folded, channels_last, bf16 where native).
+
+Each timed call is one pass over `IMAGES` images (two timed calls after one warm-up); ``extra_info["img_per_s"]`` holds the rate of the median call.
+The targets compare rates measured in the same run (`TRAIN_SPEEDUP`, `INFER_SPEEDUP`). ``benchmarks/run_cpu.sh``
+runs this file and writes its JSON and Markdown under ``benchmarks/results/``; under ``--benchmark-disable`` (the
+CI smoke run) every loop runs once on a few images and no target is checked.
+"""
+from typing import Callable, Dict, Tuple
+
+import pytest
+import timm
+import torch
+import torch.nn as nn
+import torchvision.transforms as T
+from PIL import Image
+from reference import PlainCifarResNet
+from torch.utils.data import DataLoader, Dataset
+
+from resnet_zoo.data import CifarSplit
+from resnet_zoo.precision import inference_model, resolve_precision
+from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+from resnet_zoo.resnet import CIFAR_DEPTHS
+from resnet_zoo.train import Recipe, build_training, train_one_epoch
+
+MODELS = ("cifar_resnet20", "cifar_resnet56")
+IMAGES = {"train": 1024, "inference": 2048}
+"""Images of one timed call, by task (multiples of every batch size below)."""
+SMOKE_IMAGES = 16
+"""Images of the single untimed call of the smoke run."""
+REFERENCE_TRAIN_BATCH = 128
+INFER_BATCH = 256
+TRAIN_SPEEDUP = 2.5
+"""Training images per second of the recipe over the reference's, required."""
+INFER_SPEEDUP = 4.0
+"""Inference images per second of the fast path over plain eager fp32, required."""
+CPU = torch.device("cpu")
+
+RATES: Dict[Tuple[str, str, str], float] = {}
+"""Images per second of the median call, by (task, model, loop), measured in this run."""
+
+
+def random_split(images: int) -> CifarSplit:
+    generator = torch.Generator().manual_seed(0)
+    return CifarSplit(torch.randint(0, 256, (images, 32, 32, 3), dtype=torch.uint8, generator=generator),
+                      torch.randint(0, 10, (images,), generator=generator), CIFAR10_CLASSES)
+
+
+class PilImages(Dataset):
+    """A split as PIL images through torchvision transforms, as the peers' scripts read CIFAR."""
+
+    def __init__(self, split: CifarSplit, transform: Callable):
+        self.split, self.transform = split, transform
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> Tuple[torch.Tensor, int]:
+        return self.transform(Image.fromarray(self.split.images[i].numpy())), int(self.split.labels[i])
+
+
+def reference_training(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
+    """One pass of the plain fp32 eager loop over ``split``, fed by a torchvision DataLoader."""
+    network = PlainCifarResNet(n=CIFAR_DEPTHS[int(model.removeprefix("cifar_resnet"))]).train()
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    criterion = nn.CrossEntropyLoss()
+    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                           T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+    loader = DataLoader(PilImages(split, transform), batch_size=min(REFERENCE_TRAIN_BATCH, len(split)),
+                        shuffle=True, num_workers=0 if smoke else torch.get_num_threads(), drop_last=True)
+
+    def run() -> None:
+        for images, labels in loader:
+            loss = criterion(network(images), labels)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    return run
+
+
+def recipe_training(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
+    """One epoch of the recipe over ``split``, with everything it does on this CPU (at batch 8 in the smoke run)."""
+    batch = dict(batch_size=8) if smoke else {}
+    training = build_training(Recipe(model=model, precision=resolve_precision("auto", CPU), **batch), CPU)
+    loader = training.loaders(split, split)[0]
+    return lambda: train_one_epoch(training, loader, epoch=0)
+
+
+def reference_inference(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
+    """Plain eager fp32 inference of the zoo model over ``split``."""
+    return _inference(timm.create_model(model).eval(), None, split)
+
+
+def fast_inference(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
+    """The inference of ``validate``/``predict`` at ``--precision auto`` over ``split``."""
+    return _inference(*inference_model(timm.create_model(model), "auto", CPU), split, channels_last=True)
+
+
+def _inference(network: nn.Module, dtype, split: CifarSplit, channels_last: bool = False) -> Callable[[], None]:
+    images = split.images.permute(0, 3, 1, 2).float().div(255)
+    images = images.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+    @torch.inference_mode()
+    def run() -> None:
+        for batch in images.split(INFER_BATCH):
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+                network(batch)
+
+    return run
+
+
+LOOPS = {
+    "train": {"reference": reference_training, "recipe": recipe_training},
+    "inference": {"reference": reference_inference, "fast": fast_inference},
+}
+TARGETS = {"train": ("recipe", TRAIN_SPEEDUP), "inference": ("fast", INFER_SPEEDUP)}
+"""Task -> (loop measured against the reference, required ratio)."""
+
+
+@pytest.mark.parametrize("task, loop", [(task, loop) for task, loops in LOOPS.items() for loop in loops])
+@pytest.mark.parametrize("model", MODELS)
+def test_cpu_throughput(benchmark, model: str, task: str, loop: str):
+    torch.manual_seed(0)
+    images = SMOKE_IMAGES if benchmark.disabled else IMAGES[task]
+    run = LOOPS[task][loop](model, random_split(images), benchmark.disabled)
+    benchmark.group = f"cpu-{task}-{model}"
+    benchmark.extra_info.update(task=task, model=model, loop=loop, images=images)
+    benchmark.pedantic(run, rounds=2, warmup_rounds=1)
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        RATES[task, model, loop] = benchmark.extra_info["img_per_s"] = images / benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("task", list(TARGETS))
+@pytest.mark.parametrize("model", MODELS)
+def test_cpu_speedup_target(model: str, task: str):
+    loop, required = TARGETS[task]
+    if not {(task, model, "reference"), (task, model, loop)} <= set(RATES):
+        pytest.skip("needs both loops measured in this run (not --benchmark-disable)")
+    ratio = RATES[task, model, loop] / RATES[task, model, "reference"]
+    assert ratio >= required, f"{model} {task}: {loop} is {ratio:.2f}x the reference, {required}x required"
