@@ -92,6 +92,14 @@ def test_missing_folder_names_the_files(tmp_path):
         load_cifar(tmp_path, "cifar10", "test")
 
 
+def test_a_data_root_that_is_no_folder_is_one_line(tmp_path):
+    with pytest.raises(DataError, match=f"^{tmp_path / 'nowhere'}: folder does not exist$"):
+        load_cifar(tmp_path / "nowhere", "cifar10", "test")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataError, match=f"^{tmp_path / 'file'}: not a folder$"):
+        load_cifar(tmp_path / "file", "cifar10", "test")
+
+
 def test_partial_folder_names_exactly_the_missing_files(tmp_path):
     root = write_cifar(tmp_path)
     os.remove(root / "cifar-10-batches-py" / "data_batch_4")

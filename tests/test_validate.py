@@ -139,6 +139,13 @@ def test_missing_data_names_the_files(capsys, weights, tmp_path):
     assert f"{tmp_path / 'cifar-10-batches-py' / 'test_batch'}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("dataset", ["cifar10", "imagefolder"])
+def test_missing_data_folder_is_one_line(capsys, weights, tmp_path, dataset):
+    argv = ["--model", "cifar_resnet20", "--checkpoint", str(weights[1] / "plain.safetensors")]
+    assert main(["validate", *argv, "--data", str(tmp_path / "nowhere"), "--dataset", dataset]) == 1
+    assert capsys.readouterr().err == f"resnet-zoo validate: error: {tmp_path / 'nowhere'}: folder does not exist\n"
+
+
 def test_exactly_one_weights_source_is_required(capsys):
     with pytest.raises(SystemExit):
         main(["validate", "--model", "cifar_resnet20", "--data", "x"])

@@ -162,6 +162,18 @@ def read_batch(path: Union[str, Path]) -> Dict[str, Any]:
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in content.items()}
 
 
+def check_data_folder(root: Union[str, Path]) -> Path:
+    """``root`` as a `Path`, once it is known to be a folder.
+
+    Raises:
+        DataError: If ``root`` does not exist or is not a folder (one line naming it).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: {'not a folder' if root.exists() else 'folder does not exist'}")
+    return root
+
+
 def missing_files(root: Union[str, Path], dataset: str = "cifar10") -> Tuple[Path, ...]:
     """Files of ``dataset`` (both splits and the meta file) that are not under ``root``."""
     spec = get_spec(dataset)
@@ -240,10 +252,11 @@ def load_cifar(
         The split, in file order.
 
     Raises:
-        DataError: If a file is missing (the message names each one) or is not a valid CIFAR file, or the
-            split holds fewer than ``limit`` images.
+        DataError: If ``root`` is not a folder, a file is missing (the message names each one) or is not a
+            valid CIFAR file, or the split holds fewer than ``limit`` images.
     """
     spec = get_spec(dataset)
+    check_data_folder(root)
     missing = missing_files(root, dataset)
     if missing:
         raise DataError(f"{spec.title} under {root} is missing {', '.join(map(str, missing))} "

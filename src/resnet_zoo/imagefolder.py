@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import Normalize
+from .data import check_data_folder
 from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .errors import DataError
 
@@ -58,13 +59,13 @@ def load_image_folder(root: Union[str, Path], split: str = "train", limit: Optio
         limit: Keep only the first ``limit`` images.
 
     Raises:
-        DataError: If the split's folder is missing, holds no class folder, or a class folder holds no image,
-            or the split holds fewer than ``limit`` images.
+        DataError: If ``root`` or the split's folder is missing, it holds no class folder, or a class folder
+            holds no image, or the split holds fewer than ``limit`` images.
     """
     from torchvision.datasets import ImageFolder
     if split not in SPLIT_FOLDERS:
         raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
-    folder = Path(root) / SPLIT_FOLDERS[split]
+    folder = check_data_folder(root) / SPLIT_FOLDERS[split]
     if not folder.is_dir():
         raise DataError(f"{folder} is missing: an image folder dataset holds train/ and val/, each with one "
                         f"sub-folder of images per class")
