@@ -177,6 +177,40 @@ def test_download_leaves_a_complete_folder_alone(tmp_path):
     assert {p.name: p.read_bytes() for p in (root / "cifar-10-batches-py").iterdir()} == before
 
 
+def fake_download(monkeypatch, fetch):
+    """Make torchvision's ``download_and_extract_archive`` call ``fetch(download_root)`` instead."""
+    import torchvision.datasets.utils
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive",
+                        lambda url, download_root, **kwargs: fetch(Path(download_root)))
+
+
+def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    from urllib.error import URLError
+
+    from torchvision.datasets import CIFAR10
+
+    def fetch(folder):
+        write_cifar(folder)  # half of the files were already there when the connection broke
+        os.remove(folder / "cifar-10-batches-py" / "test_batch")
+        raise URLError(OSError("[Errno -3] Temporary failure in name resolution"))
+
+    fake_download(monkeypatch, fetch)
+    with pytest.raises(DataError) as info:
+        download_cifar(tmp_path / "data", "cifar10")
+    assert str(info.value) == (f"cannot download CIFAR-10 from {CIFAR10.url} into {tmp_path / 'data'}: "
+                               f"[Errno -3] Temporary failure in name resolution")
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_download_completes_a_partial_folder(tmp_path, monkeypatch):
+    root = write_cifar(tmp_path)
+    os.remove(root / "cifar-10-batches-py" / "data_batch_2")
+    fake_download(monkeypatch, write_cifar)
+    download_cifar(root, "cifar10")
+    assert missing_files(root, "cifar10") == () and [p.name for p in root.iterdir()] == ["cifar-10-batches-py"]
+    assert len(load_cifar(root, "cifar10", "train")) == 5 * 6
+
+
 def test_unknown_dataset(tmp_path):
     with pytest.raises(DataError, match="unknown dataset 'mnist'; valid: cifar10, cifar100"):
         load_cifar(tmp_path, "mnist")

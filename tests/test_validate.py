@@ -146,6 +146,26 @@ def test_missing_data_folder_is_one_line(capsys, weights, tmp_path, dataset):
     assert capsys.readouterr().err == f"resnet-zoo validate: error: {tmp_path / 'nowhere'}: folder does not exist\n"
 
 
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_download_without_network_is_one_line(capsys, weights, tmp_path, monkeypatch, command):
+    """``validate --download`` and ``train --download`` share `resnet_zoo.data.download_cifar`."""
+    import torchvision.datasets.utils
+    from urllib.error import URLError
+
+    def offline(url, *args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", offline)
+    weights = ["--checkpoint", str(weights[1] / "plain.safetensors")] if command == "validate" else []
+    out = ["--out", str(tmp_path / "run")] if command == "train" else []
+    assert main([command, "--model", "cifar_resnet20", *weights, *out, "--data", str(tmp_path / "data"),
+                 "--download"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"resnet-zoo {command}: error: cannot download CIFAR-10 from https://")
+    assert err.endswith(f"into {tmp_path / 'data'}: no network\n") and err.count("\n") == 1
+    assert list((tmp_path / "data").iterdir()) == []
+
+
 def test_exactly_one_weights_source_is_required(capsys):
     with pytest.raises(SystemExit):
         main(["validate", "--model", "cifar_resnet20", "--data", "x"])

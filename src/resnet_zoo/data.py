@@ -10,7 +10,9 @@
   ``torchrun`` each process takes its part of every batch.
 """
 import codecs
+import os
 import pickle
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
@@ -281,18 +283,35 @@ def load_cifar(
 def download_cifar(root: Union[str, Path], dataset: str = "cifar10") -> None:
     """Fetch and unpack ``dataset``'s official archive into ``root`` with torchvision, unless it is all there.
 
-    The archive's MD5 is verified by torchvision; nothing is unpickled here.
+    The archive is fetched and unpacked in a hidden temporary folder under ``root`` (torchvision verifies its
+    MD5), and only then are its files renamed into place, so a failed or interrupted download leaves nothing that
+    could pass for the dataset. Nothing is unpickled here.
 
     Args:
         root: Folder to hold ``cifar-10-batches-py/`` or ``cifar-100-python/``.
         dataset: ``"cifar10"`` or ``"cifar100"``.
+
+    Raises:
+        DataError: If the download fails (no network, a bad checksum, a full disk): one line naming the URL and
+            the cause.
     """
     if not missing_files(root, dataset):
         return
     import torchvision.datasets
     from torchvision.datasets.utils import download_and_extract_archive
-    source = getattr(torchvision.datasets, get_spec(dataset).torchvision_class)
-    download_and_extract_archive(source.url, str(root), filename=source.filename, md5=source.tgz_md5)
+    spec = get_spec(dataset)
+    source = getattr(torchvision.datasets, spec.torchvision_class)
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
+            download_and_extract_archive(source.url, tmp, filename=source.filename, md5=source.tgz_md5)
+            (root / spec.folder).mkdir(exist_ok=True)
+            for file in (Path(tmp) / spec.folder).iterdir():
+                os.replace(file, root / spec.folder / file.name)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError; torchvision's failed MD5 check a RuntimeError
+        raise DataError(f"cannot download {spec.title} from {source.url} into {root}: "
+                        f"{getattr(e, 'reason', e)}") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
