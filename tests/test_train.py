@@ -4,6 +4,7 @@ options."""
 import argparse
 import json
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -185,6 +186,25 @@ def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
     assert state["epoch"] == 2 and state["device_type"] == "cpu" and state["history"] == read_log(args.out)
     assert state["recipe"]["subset"] == 512 and state["recipe"]["lr"] == 0.1
     assert not [p.name for p in args.out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_run_folder_files_follow_the_umask_as_the_export_does(smoke):
+    args, folder = smoke
+    mask = os.umask(0)
+    os.umask(mask)
+    files = [p for p in [*args.out.iterdir(), *folder.iterdir()] if p.is_file()]
+    assert {args.out / CHECKPOINT_FILE, args.out / LOG_FILE} <= set(files)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: oct(0o666 & ~mask) for p in files}
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_checkpoint_mode_is_0666_less_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        save_checkpoint(tmp_path / CHECKPOINT_FILE, {"model.w": torch.zeros(2)}, dict(epoch=1))
+    finally:
+        os.umask(previous)
+    assert (tmp_path / CHECKPOINT_FILE).stat().st_mode & 0o777 == mode
 
 
 def test_a_second_run_into_the_same_folder_is_refused(smoke, capsys):

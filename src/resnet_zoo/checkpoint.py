@@ -27,8 +27,17 @@ EMA_PREFIX = "ema."
 """Prefix of the EMA model's state dict (present when the run keeps an EMA)."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> None:
     """Create ``path`` through ``write(temporary path)`` and an atomic rename; on failure nothing is left.
+
+    The file gets the mode that ``open(path, "w")`` would give it (``0o666`` less the umask), not the ``0o600``
+    of a temporary file.
 
     Args:
         path: The file to create or replace.
@@ -39,6 +48,7 @@ def write_atomic(path: Union[str, Path], write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # after the write: a writer may have replaced the file
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
