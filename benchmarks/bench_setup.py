@@ -13,13 +13,19 @@ NUM_CLASSES = {CIFAR: 10, IMAGENET: 1000}
 
 
 def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux) and its core count, e.g. ``AMD EPYC (2 cores)``."""
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), its native bf16 units and its thread count.
+
+    E.g. ``AMD EPYC, AVX512-BF16 (2 cores)``: CPUs sold under one name differ in the units that decide bf16 speed.
+    """
     try:
         with open("/proc/cpuinfo") as f:
             name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
         name = ""
-    return f"{name or platform.processor() or platform.machine()} ({torch.get_num_threads()} cores)"
+    units = [unit for unit, probe in (("AVX512-BF16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported"))
+             if getattr(torch.cpu, probe, lambda: False)()]
+    name = ", ".join([name or platform.processor() or platform.machine(), *units])
+    return f"{name} ({torch.get_num_threads()} cores)"
 
 
 def device_name(device: torch.device) -> str:

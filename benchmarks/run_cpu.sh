@@ -20,7 +20,7 @@ status=0
 python -m pytest benchmarks/test_cpu_speed.py -p no:cacheprovider --benchmark-json "$json" \
     --benchmark-columns median,ops,rounds "$@" || status=$?
 python benchmarks/report.py "$json" -o "benchmarks/results/${name}.md"
-printf '\nMeasured with `benchmarks/run_cpu.sh%s` on a quiet machine (load average %s before the run).\n' \
+printf '\nMeasured with `benchmarks/run_cpu.sh%s` (1-minute load average %s before the run).\n' \
     "${*:+ $*}" "$load" >> "benchmarks/results/${name}.md"
 echo "wrote $json and benchmarks/results/${name}.md"
 exit "$status"
