@@ -273,6 +273,9 @@ IMAGENET_LAYOUTS = {
 }
 """ImageNet ResNet depth -> (block, blocks per stage), as torchvision."""
 
+MODELS = (*(f"cifar_resnet{depth}" for depth in CIFAR_DEPTHS), *(f"zoo_resnet{depth}" for depth in IMAGENET_LAYOUTS))
+"""The zoo's models, by the names they are registered under in timm."""
+
 PRETRAINED = (
     "cifar_resnet20.rz_cifar10",
     "cifar_resnet20.ak_cifar10",

@@ -18,10 +18,11 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
-from timm.models import is_model, model_entrypoint
+from timm.models import get_arch_name, is_model
 from timm.models._pretrained import PretrainedCfg
 
 from .errors import WeightsError
+from .resnet import MODELS
 
 __all__ = [
     "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "is_zoo_model", "read_weight_map", "weight_files",
@@ -49,7 +50,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 def is_zoo_model(name: str) -> bool:
     """Whether ``name`` is a model registered by resnet_zoo (not by timm or another package)."""
-    return is_model(name) and model_entrypoint(name).__module__ == f"{__package__}.resnet"
+    return is_model(name) and get_arch_name(name) in MODELS
 
 
 # ---------------------------------------------------------------------------------------------------------------
