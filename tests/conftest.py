@@ -14,12 +14,18 @@ def cifar10_root() -> Path:
     root = os.environ.get(DATA_ENV)
     reason = None
     if not root:
-        reason = f"{DATA_ENV} is not set; point it at a folder holding cifar-10-batches-py/ " \
-                 f"(python ../shared/tools/cifar10_unpack.py DIR makes one)"
+        reason = f"{DATA_ENV} is not set; point it at a folder holding cifar-10-batches-py/ (the official " \
+                 f"python archive, unpacked; `resnet-zoo validate --download --data DIR ...` fetches it into DIR)"
     elif not (Path(root) / "cifar-10-batches-py").is_dir():
-        reason = f"{DATA_ENV}={root} holds no cifar-10-batches-py/"
+        reason = f"{DATA_ENV}={root} holds no cifar-10-batches-py/ (the official python archive, unpacked)"
     if reason:
         if os.environ.get("CI"):
             pytest.fail(f"CI must provide CIFAR-10: {reason}")
         pytest.skip(reason)
     return Path(root)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say, above the results, where the data comes from and how the slow tests run."""
+    data = os.environ.get(DATA_ENV) or "not set: the tests that need CIFAR-10 skip"
+    return f"{DATA_ENV}: {data}; slow tests are deselected by default: python -m pytest -m slow runs them"

@@ -104,13 +104,16 @@ def test_shipped_akamaster_weights_score_their_published_top1(depth, cifar10_roo
 
 
 def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch, capsys):
-    """``validate --pretrained`` on the full CIFAR-10 test set gives the card's top-1 to the hundredth."""
+    """``validate --pretrained`` on the full CIFAR-10 test set, at the precision the run evaluated in (a recipe
+    from before ``precision`` was one trained and evaluated in fp32), gives the card's top-1 to the hundredth."""
     from resnet_zoo.cli import main
 
-    card = verify(HUB / "cifar_resnet20.rz_cifar10")["metrics"]
+    shipped = verify(HUB / "cifar_resnet20.rz_cifar10")
+    card = shipped["metrics"]
+    precision = json.loads(shipped["metadata"]["recipe"]).get("precision", "fp32")
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
     assert main(["validate", "--model", "cifar_resnet20", "--pretrained", "--data", str(cifar10_root),
-                 "--device", "cpu", "--json"]) == 0
+                 "--device", "cpu", "--precision", precision, "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["images"] == 10_000
     assert round(metrics["top1"], 2) == round(card["top1"], 2)

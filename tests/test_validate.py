@@ -91,8 +91,10 @@ def run_json(capsys, *argv: str) -> dict:
 
 @pytest.mark.parametrize("source", ["plain.safetensors", "hub/cifar_resnet20.rz_cifar10"])
 def test_checkpoint_file_and_hub_folder(capsys, weights, expected, cifar10_root, source):
+    """The exact path (``--precision fp32``) against the plain loop; `test_precision` covers the fast one."""
     report = run_json(capsys, "--model", "cifar_resnet20", "--checkpoint", str(weights[1] / source),
-                      "--data", str(cifar10_root), "--subset", str(SUBSET), "--batch-size", "64")
+                      "--data", str(cifar10_root), "--subset", str(SUBSET), "--batch-size", "64",
+                      "--precision", "fp32")
     assert report["model"] == "cifar_resnet20" and report["dataset"] == "cifar10"
     assert report["images"] == SUBSET
     assert (report["top1"], report["top5"]) == (expected.top1, expected.top5)
@@ -109,7 +111,8 @@ def test_pretrained_weights_are_the_registered_ones(capsys, weights, expected, c
 
 def test_text_report(capsys, weights, expected, cifar10_root):
     assert main(["validate", "--model", "cifar_resnet20", "--checkpoint", str(weights[1] / "plain.safetensors"),
-                 "--data", str(cifar10_root), "--subset", str(SUBSET), "--batch-size", "64", "--device", "cpu"]) == 0
+                 "--data", str(cifar10_root), "--subset", str(SUBSET), "--batch-size", "64", "--device", "cpu",
+                 "--precision", "fp32"]) == 0
     assert capsys.readouterr().out.startswith(
         f"cifar_resnet20 on CIFAR-10 test ({SUBSET} images): top-1 {expected.top1:.2f}%  "
         f"top-5 {expected.top5:.2f}%  loss {expected.loss:.4f}  ")

@@ -25,13 +25,16 @@ def _attribute_descriptions(cls: type) -> Dict[str, str]:
 
 
 def recipe_defaults() -> Dict[str, object]:
-    """Each `Recipe` field's default as ``resnet-zoo train`` gives it: the option's own default where it has
-    one (``--precision auto``), else the `Recipe` default it leads to (``--lr``, ``--warmup-epochs``)."""
+    """Each `Recipe` field's default as ``resnet-zoo train`` gives it: ``"required"`` for an option without one
+    (``--model``), the option's own default where it has one (``--precision auto``), else the `Recipe` default it
+    leads to (``--lr``, ``--warmup-epochs``)."""
     parser = argparse.ArgumentParser()
     train_arguments(parser)
+    required = {action.dest for action in parser._actions if action.required}  # argparse has no public view
     recipe = Recipe()
     cli = {f.name: parser.get_default(f.name) for f in fields(Recipe)}
-    return {name: getattr(recipe, name) if default is None else default for name, default in cli.items()}
+    return {name: "required" if name in required else getattr(recipe, name) if default is None else default
+            for name, default in cli.items()}
 
 
 def recipe_table() -> str:
@@ -45,7 +48,8 @@ def recipe_table() -> str:
     undocumented = [f.name for f in fields(Recipe) if f.name not in descriptions]
     if undocumented:
         raise ValueError(f"the Recipe docstring's Attributes section does not describe {', '.join(undocumented)}")
-    rows = [(f"`--{f.name.replace('_', '-')}`", f"`{defaults[f.name]}`", descriptions[f.name])
+    rows = [(f"`--{f.name.replace('_', '-')}`", "required" if defaults[f.name] == "required" else f"`{defaults[f.name]}`",
+             descriptions[f.name])
             for f in fields(Recipe)]
     return markdown_table(("Option", "Default", "Meaning"), rows)
 

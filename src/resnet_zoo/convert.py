@@ -18,7 +18,7 @@ import argparse
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 import torch
 
@@ -39,19 +39,26 @@ RENAMES = (
 
 
 def _torch_load(path: Path) -> Any:
-    """``torch.load(weights_only=True)``; refuses, saying why, a file that needs arbitrary unpickling."""
+    """``torch.load(weights_only=True)``; refuses, saying why, a file that needs arbitrary unpickling, and calls a
+    file that torch cannot read at all what it is: not a checkpoint."""
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         needs = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(e))))
-        reason = f"it holds Python objects ({', '.join(needs)})" if needs else str(e).splitlines()[0]
+        if not needs:
+            raise _not_a_checkpoint(path) from None
         raise WeightsError(
-            f"{path}: refused: torch.load(weights_only=True) cannot read it: {reason}. Unpickling arbitrary "
-            f"objects can run code, so resnet_zoo never does; in a trusted environment, re-save only the "
-            f"tensors (torch.save(model.state_dict(), ...) or safetensors)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+            f"{path}: refused: it holds Python objects ({', '.join(needs)}), and unpickling them can run code, so "
+            f"resnet_zoo never does; in a trusted environment, re-save only the tensors "
+            f"(torch.save(model.state_dict(), ...) or safetensors)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as e:
+        raise _not_a_checkpoint(path, e) from None
+
+
+def _not_a_checkpoint(path: Path, error: Optional[Exception] = None) -> WeightsError:
+    detail = f": {error}" if isinstance(error, OSError) else ""
+    return WeightsError(f"{path}: not a PyTorch checkpoint (a torch.save file of tensors, or .safetensors){detail}")
 
 
 def read_checkpoint(path: Path) -> Dict[str, torch.Tensor]:

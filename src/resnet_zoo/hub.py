@@ -469,7 +469,7 @@ def _model_card(config: Mapping[str, Any], files: Sequence[Path], metadata: Mapp
              + (f" trained on {dataset}" if dataset else "")
              + (" by their source (below), converted to resnet_zoo's names and safetensors." if source else "."), "",
              "## Model details", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
-             "## Usage", "", "```python", "import timm", "import resnet_zoo  # registers the architectures", "",
+             "## Usage", "", "```python", "import timm  # with resnet-zoo installed (pip install resnet-zoo), timm knows its models", "",
              f'model = timm.create_model("hf-hub:{hub_id(architecture, cfg["tag"])}", pretrained=True).eval()',
              "```", ""]
     if command or recipe is not None or has_curve:

@@ -59,8 +59,8 @@ from .distributed import (
 )
 from .errors import ZooError
 from .imagefolder import DEFAULT_WORKERS
-from .precision import PRECISIONS, autocast_dtype, resolve_precision
-from .validate import EVAL_BATCH_SIZE, check_model_name, create_model_for, evaluate, resolve_device
+from .precision import PRECISIONS, autocast_dtype, inference_model, resolve_precision
+from .validate import EVAL_BATCH_SIZE, EvalMetrics, check_model_name, create_model_for, evaluate, resolve_device
 
 LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; the default ``--lr`` scales it linearly with the batch size."""
@@ -290,6 +290,16 @@ class Training:
     def eval_model(self) -> nn.Module:
         """The model that is evaluated and exported: the EMA model if there is one."""
         return self.ema.module if self.ema is not None else self.model
+
+    def evaluate(self, loader: Loader) -> EvalMetrics:
+        """Metrics of `eval_model` over ``loader``, computed as ``validate --precision`` at the run's precision
+        computes them (`resnet_zoo.precision.inference_model`), so that ``validate`` reproduces the log."""
+        model, mode = self.eval_model, self.eval_model.training
+        try:
+            network, dtype = inference_model(model, self.recipe.precision, self.device)
+            return evaluate(network, loader, dtype)
+        finally:
+            model.train(mode)
 
     def loaders(self, train: Split, test: Split, workers: int = 0) -> Tuple[Loader, Loader]:
         """Train and test batches of this process on the training device, normalised with the model's
@@ -530,7 +540,7 @@ def _train(args: argparse.Namespace, recipe: Recipe, ranks: Ranks, device: torch
             progress.set_description(f"epoch {epoch + 1}/{recipe.epochs}")
             trained = train_one_epoch(training, train_loader, epoch, progress)
             broadcast_buffers(training.eval_model)  # rank 0's BatchNorm statistics, the ones checkpointed
-            tested = evaluate(training.eval_model, test_loader, autocast_dtype(recipe.precision))
+            tested = training.evaluate(test_loader)
             record = dict(
                 epoch=epoch + 1, train_loss=trained["train_loss"], lr=trained["lr"],
                 train_top1=trained["train_top1"], test_top1=tested.top1, test_top5=tested.top5,

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
+from .data import check_data_folder
 from .datasets import DATASET_NAMES, IMAGEFOLDER, Loader, dataset_title, load_split, make_loader, model_overlay
 from .distributed import all_reduce_sum
 from .imagefolder import DEFAULT_WORKERS
@@ -184,6 +185,8 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
     if pretrained == (checkpoint is not None):
         raise ZooError("give exactly one of --pretrained and --checkpoint")
     check_model_name(name)
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise WeightsError(f"{checkpoint}: no such file or folder")
     source = "pretrained weights" if pretrained else str(checkpoint)
     try:
         if pretrained:
@@ -207,6 +210,8 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
 def validate(args: argparse.Namespace) -> EvalMetrics:
     """Evaluate the model that ``args`` (the options of ``resnet-zoo validate``) describe on its test split."""
     device = resolve_device(args.device)
+    if not args.download:
+        check_data_folder(args.data)  # before the weights, which may come over the network
     # an image folder's classes (listed, not decoded) shape the model; CIFAR's are known, so weights that do not
     # fit fail before the data is read
     folder = load_split(args.data, args.dataset, "test", args.subset) if args.dataset == IMAGEFOLDER else None
@@ -223,7 +228,7 @@ def validate_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``resnet-zoo validate`` to ``parser``."""
     parser.add_argument("--model", required=True, help="model name, e.g. cifar_resnet56")
     weights = parser.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--pretrained", action="store_true", help="the registered pretrained weights (Hub)")
+    weights.add_argument("--pretrained", action="store_true", help="the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
     weights.add_argument("--checkpoint", type=Path, metavar="PATH",
                          help="a Hub model folder, a safetensors weights file or a training checkpoint")
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
