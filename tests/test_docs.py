@@ -157,10 +157,11 @@ def test_missing_hub_folder_holds_nothing(tmp_path):
 
 def test_recipe_table_has_every_field_with_its_default():
     rows = training_tables.recipe_table().splitlines()[2:]
-    defaults = dict(asdict(Recipe()), precision="auto")  # `train` resolves auto for its device
+    defaults = {name: f"`{value}`" for name, value in asdict(Recipe()).items()}
+    defaults.update(model="required", precision="`auto`")  # `train` has no default model; it resolves auto
     assert [row.split(" | ")[:2] for row in rows] == \
-        [[f"| `--{f.name.replace('_', '-')}`", f"`{defaults[f.name]}`"] for f in fields(Recipe)]
-    assert rows[2] == f"| `--epochs` | `{defaults['epochs']}` | Passes over the train images. |"
+        [[f"| `--{f.name.replace('_', '-')}`", defaults[f.name]] for f in fields(Recipe)]
+    assert rows[2] == f"| `--epochs` | {defaults['epochs']} | Passes over the train images. |"
 
 
 def test_commands_reference_has_every_command_in_order():
