@@ -343,3 +343,22 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10
     assert (out / CHECKPOINT_FILE).read_bytes() == poisoned
     assert [r["epoch"] for r in read_log(out)] == list(range(1, epoch + 1))
     assert not (out / "cifar_resnet20.rz_cifar10").exists()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a process allowed on two cores or more")
+def test_training_uses_every_core_the_process_may_run_on():
+    """torch's thread count follows the CPU affinity (a cgroup or taskset limit), and importing the recipe leaves
+    it so: one thread on one allowed core, torch's own default (one per physical core) on all of them."""
+    code = ("import json, os, sys\n"
+            "if sys.argv[1] == 'one': os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])\n"
+            "import torch\n"
+            "if sys.argv[2] == 'recipe': import resnet_zoo.train\n"
+            "print(torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+
+    def threads(cores: str, imported: str) -> int:
+        return int(subprocess.run([sys.executable, "-c", code, cores, imported], capture_output=True, text=True,
+                                  check=True, env=env).stdout)
+
+    assert threads("one", "recipe") == 1
+    assert threads("all", "recipe") == threads("all", "torch") >= 2
