@@ -10,7 +10,7 @@ import torch.nn as nn
 from resnet_zoo.data import DeviceLoader, load_cifar
 from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import inference_model, native_bf16, resolve_precision
-from resnet_zoo.validate import evaluate
+from resnet_zoo.evaluation import evaluate
 
 CPU = torch.device("cpu")
 HUB = Path(__file__).resolve().parents[1] / "hub"

@@ -11,7 +11,7 @@ from resnet_zoo.cli import main
 from resnet_zoo.data import CifarSplit, DeviceLoader, load_cifar
 from resnet_zoo.hub import export
 from resnet_zoo.pretrained import CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.validate import evaluate
+from resnet_zoo.evaluation import evaluate
 from resnet_zoo.weights import WEIGHTS_ENV
 
 SUBSET = 100

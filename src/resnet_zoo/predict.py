@@ -9,7 +9,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from .errors import ZooError
-from .precision import add_precision_argument
+from .factory import load_model
+from .precision import add_precision_argument, inference_model
 
 
 def sample_images() -> List[Path]:
@@ -97,9 +98,6 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def predict_command(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo predict``: 0 if every image was classified, 1 if one could not be read (named on stderr)."""
-    from .precision import inference_model
-    from .validate import load_model
-
     if not (args.pretrained or args.checkpoint):
         raise ZooError("give --pretrained or --checkpoint PATH: a randomly initialised model predicts nothing")
     if args.top_k < 1:

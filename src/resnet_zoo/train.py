@@ -58,9 +58,10 @@ from .distributed import (
     Ranks, all_reduce_sum, barrier, broadcast_buffers, destroy_process_group, init_process_group, launched_ranks,
 )
 from .errors import ZooError
+from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
+from .factory import check_model_name, create_model_for, resolve_device
 from .imagefolder import DEFAULT_WORKERS
 from .precision import PRECISIONS, autocast_dtype, inference_model, resolve_precision
-from .validate import EVAL_BATCH_SIZE, EvalMetrics, check_model_name, create_model_for, evaluate, resolve_device
 
 LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; the default ``--lr`` scales it linearly with the batch size."""

@@ -16,195 +16,16 @@ the device computes bf16 natively; ``--precision fp32`` runs it exactly as loade
 """
 import argparse
 import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict
 
-import timm
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
 from .data import check_data_folder
-from .datasets import DATASET_NAMES, IMAGEFOLDER, Loader, dataset_title, load_split, make_loader, model_overlay
-from .distributed import all_reduce_sum
+from .datasets import DATASET_NAMES, IMAGEFOLDER, dataset_title, load_split, make_loader
+from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
+from .factory import load_model, resolve_device
 from .imagefolder import DEFAULT_WORKERS
-from .errors import WeightsError, ZooError
 from .precision import add_precision_argument, inference_model
-from .weights import is_zoo_model
-
-EVAL_BATCH_SIZE = 1000
-"""Images per evaluation batch, in ``validate`` and in training's per-epoch evaluation alike."""
-
-
-@dataclass(frozen=True)
-class EvalMetrics:
-    """Result of `evaluate`.
-
-    Attributes:
-        top1: Top-1 accuracy in percent.
-        top5: Top-5 accuracy in percent.
-        loss: Mean cross-entropy (no label smoothing).
-        images: Number of images evaluated.
-        img_per_s: Throughput of the evaluation, images per second.
-    """
-
-    top1: float
-    top5: float
-    loss: float
-    images: int
-    img_per_s: float
-
-
-def resolve_device(name: Optional[str] = None) -> torch.device:
-    """The device called ``name``, or CUDA when it is available and ``name`` is ``None``, else the CPU.
-
-    Raises:
-        ZooError: If ``name`` is not a device, or names CUDA where there is none.
-    """
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ZooError(f"invalid --device {name!r}: {e}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ZooError(f"--device {name} asked for CUDA, but torch sees no CUDA device")
-    return device
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, loader: Loader, dtype: Optional[torch.dtype] = None) -> EvalMetrics:
-    """Top-1, top-5 and mean cross-entropy of ``model`` over every batch of ``loader``.
-
-    The model is put in eval mode for the pass and then back in the mode it was in. In a distributed run each
-    process evaluates its shard and the metrics are those of all shards together.
-
-    Args:
-        model: Classifier on the loader's device.
-        loader: Evaluation batches (``train=False``).
-        dtype: Autocast dtype, or ``None`` to run in the model's own precision.
-
-    Returns:
-        The metrics.
-    """
-    device = loader.device
-    was_training = model.training
-    model.eval()
-    loss = torch.zeros((), dtype=torch.float64, device=device)
-    hits = torch.zeros(2, dtype=torch.int64, device=device)
-    start = time.perf_counter()
-    for images, labels in loader:
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(images).float()
-        loss += F.cross_entropy(logits, labels, reduction="sum")
-        correct = logits.topk(min(5, logits.shape[1]), dim=1).indices == labels[:, None]
-        hits += torch.stack([correct[:, 0].sum(), correct.any(dim=1).sum()])
-    count = torch.tensor(float(loader.num_images), dtype=torch.float64, device=device)
-    totals = all_reduce_sum(torch.stack([loss, *hits.double(), count]))
-    loss_sum, top1, top5, n = totals.tolist()  # waits for the device
-    elapsed = time.perf_counter() - start
-    model.train(was_training)
-    return EvalMetrics(top1=100. * top1 / n, top5=100. * top5 / n, loss=loss_sum / n, images=int(n),
-                       img_per_s=n / elapsed)
-
-
-def check_model_name(name: str) -> None:
-    """Raise `ZooError` (listing the zoo's CIFAR models) unless ``name`` is a model registered by resnet_zoo."""
-    if not is_zoo_model(name):
-        raise ZooError(f"{name!r} is not a resnet-zoo model; the CIFAR ones: "
-                       f"{', '.join(timm.list_models('cifar_resnet*'))}")
-
-
-def create_model_for(
-        name: str,
-        dataset: Optional[str],
-        classes: Optional[Sequence[str]] = None,
-        file: Optional[Union[str, Path]] = None,
-) -> nn.Module:
-    """``timm.create_model(name)`` for ``dataset``: its classes (and for CIFAR its mean/std) in ``pretrained_cfg``.
-
-    Args:
-        name: A resnet_zoo model name, e.g. ``"cifar_resnet56"``.
-        dataset: One of `resnet_zoo.datasets.DATASET_NAMES`, or ``None`` to keep the model's registered cfg.
-        classes: Class names for ``pretrained_cfg["label_names"]`` (``None`` keeps the registered ones); required
-            for an image folder.
-        file: Weights to load through timm (a safetensors state dict), or ``None`` for a new model.
-
-    Raises:
-        ZooError: If ``name`` is not a resnet_zoo model.
-    """
-    check_model_name(name)
-    overlay = model_overlay(dataset, classes) if dataset is not None else {}
-    if file is not None:
-        overlay["file"] = str(file)
-    return timm.create_model(name, pretrained=file is not None, num_classes=overlay.get("num_classes"),
-                             pretrained_cfg_overlay=overlay)
-
-
-def load_hub_folder(name: str, folder: Path) -> nn.Module:
-    """The model of a Hub model folder (``config.json`` + weights), loaded through timm's ``local-dir:``.
-
-    Raises:
-        WeightsError: If ``folder`` has no ``config.json`` or holds another architecture than ``name``.
-    """
-    if not (folder / "config.json").is_file():
-        raise WeightsError(f"{folder} is not a Hub model folder: it has no config.json")
-    model = timm.create_model(f"local-dir:{folder}", pretrained=True)
-    architecture = model.pretrained_cfg.get("architecture")
-    if architecture != name:
-        raise WeightsError(f"{folder} holds a {architecture}, not a {name}")
-    return model
-
-
-def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
-               checkpoint: Optional[Union[str, Path]] = None,
-               classes: Optional[Sequence[str]] = None) -> nn.Module:
-    """``name`` with the weights to evaluate: the registered pretrained ones or those of ``checkpoint``.
-
-    ``validate`` and ``predict`` load their ``--pretrained`` / ``--checkpoint`` through this one function.
-
-    Args:
-        name: A resnet_zoo model name.
-        dataset: Dataset the model is evaluated on; its number of classes must match the weights'. ``None``
-            (``predict``) keeps the classes of the weights: a Hub folder's own, else the registered ones.
-        pretrained: Load the registered pretrained weights (from the Hugging Face Hub or its cache).
-        checkpoint: A Hub model folder, a safetensors weights file or a training checkpoint (its EMA weights
-            when it has them).
-        classes: The dataset's class names; required for an image folder.
-
-    Returns:
-        The model on the CPU, in eval mode.
-
-    Raises:
-        WeightsError: If the weights are missing, not a safetensors file or Hub folder, or do not fit ``name``.
-        ZooError: If ``name`` is not a resnet_zoo model, or the model's classes do not match ``dataset``.
-    """
-    if pretrained == (checkpoint is not None):
-        raise ZooError("give exactly one of --pretrained and --checkpoint")
-    check_model_name(name)
-    if checkpoint is not None and not Path(checkpoint).exists():
-        raise WeightsError(f"{checkpoint}: no such file or folder")
-    source = "pretrained weights" if pretrained else str(checkpoint)
-    try:
-        if pretrained:
-            model = timm.create_model(name, pretrained=True)
-        elif Path(checkpoint).is_dir():
-            model = load_hub_folder(name, Path(checkpoint))
-        elif is_checkpoint(checkpoint):
-            model = create_model_for(name, dataset, classes)
-            model.load_state_dict(eval_weights(load_checkpoint(checkpoint)[0]))
-        else:
-            model = create_model_for(name, dataset, classes, file=checkpoint)
-    except (RuntimeError, OSError) as e:
-        raise WeightsError(f"cannot load {source} into {name}: {e}") from e
-    num_classes = model_overlay(dataset, classes)["num_classes"] if dataset is not None else model.num_classes
-    if model.num_classes != num_classes:
-        raise ZooError(f"{name} with {source} has {model.num_classes} classes, {dataset_title(dataset)} has "
-                       f"{num_classes}")
-    return model.eval()
 
 
 def validate(args: argparse.Namespace) -> EvalMetrics:
@@ -228,7 +49,8 @@ def validate_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``resnet-zoo validate`` to ``parser``."""
     parser.add_argument("--model", required=True, help="model name, e.g. cifar_resnet56")
     weights = parser.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--pretrained", action="store_true", help="the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
+    weights.add_argument("--pretrained", action="store_true",
+                         help="the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
     weights.add_argument("--checkpoint", type=Path, metavar="PATH",
                          help="a Hub model folder, a safetensors weights file or a training checkpoint")
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",

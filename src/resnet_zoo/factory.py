@@ -1,0 +1,128 @@
+"""Creating and loading the zoo's models for a task: the device, a checked model name, a model shaped for a
+dataset, and a model with the weights to evaluate (pretrained, a Hub folder, a weights file or a training
+checkpoint). ``validate``, ``predict`` and ``train`` all create their models here.
+"""
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import timm
+import torch
+import torch.nn as nn
+
+from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
+from .datasets import dataset_title, model_overlay
+from .errors import WeightsError, ZooError
+from .weights import is_zoo_model
+
+
+def resolve_device(name: Optional[str] = None) -> torch.device:
+    """The device called ``name``, or CUDA when it is available and ``name`` is ``None``, else the CPU.
+
+    Raises:
+        ZooError: If ``name`` is not a device, or names CUDA where there is none.
+    """
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ZooError(f"invalid --device {name!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ZooError(f"--device {name} asked for CUDA, but torch sees no CUDA device")
+    return device
+
+
+def check_model_name(name: str) -> None:
+    """Raise `ZooError` (listing the zoo's CIFAR models) unless ``name`` is a model registered by resnet_zoo."""
+    if not is_zoo_model(name):
+        raise ZooError(f"{name!r} is not a resnet-zoo model; the CIFAR ones: "
+                       f"{', '.join(timm.list_models('cifar_resnet*'))}")
+
+
+def create_model_for(
+        name: str,
+        dataset: Optional[str],
+        classes: Optional[Sequence[str]] = None,
+        file: Optional[Union[str, Path]] = None,
+) -> nn.Module:
+    """``timm.create_model(name)`` for ``dataset``: its classes (and for CIFAR its mean/std) in ``pretrained_cfg``.
+
+    Args:
+        name: A resnet_zoo model name, e.g. ``"cifar_resnet56"``.
+        dataset: One of `resnet_zoo.datasets.DATASET_NAMES`, or ``None`` to keep the model's registered cfg.
+        classes: Class names for ``pretrained_cfg["label_names"]`` (``None`` keeps the registered ones); required
+            for an image folder.
+        file: Weights to load through timm (a safetensors state dict), or ``None`` for a new model.
+
+    Raises:
+        ZooError: If ``name`` is not a resnet_zoo model.
+    """
+    check_model_name(name)
+    overlay = model_overlay(dataset, classes) if dataset is not None else {}
+    if file is not None:
+        overlay["file"] = str(file)
+    return timm.create_model(name, pretrained=file is not None, num_classes=overlay.get("num_classes"),
+                             pretrained_cfg_overlay=overlay)
+
+
+def load_hub_folder(name: str, folder: Path) -> nn.Module:
+    """The model of a Hub model folder (``config.json`` + weights), loaded through timm's ``local-dir:``.
+
+    Raises:
+        WeightsError: If ``folder`` has no ``config.json`` or holds another architecture than ``name``.
+    """
+    if not (folder / "config.json").is_file():
+        raise WeightsError(f"{folder} is not a Hub model folder: it has no config.json")
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    architecture = model.pretrained_cfg.get("architecture")
+    if architecture != name:
+        raise WeightsError(f"{folder} holds a {architecture}, not a {name}")
+    return model
+
+
+def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
+               checkpoint: Optional[Union[str, Path]] = None,
+               classes: Optional[Sequence[str]] = None) -> nn.Module:
+    """``name`` with the weights to evaluate: the registered pretrained ones or those of ``checkpoint``.
+
+    ``validate`` and ``predict`` load their ``--pretrained`` / ``--checkpoint`` through this one function.
+
+    Args:
+        name: A resnet_zoo model name.
+        dataset: Dataset the model is evaluated on; its number of classes must match the weights'. ``None``
+            (``predict``) keeps the classes of the weights: a Hub folder's own, else the registered ones.
+        pretrained: Load the registered pretrained weights (from the Hugging Face Hub or its cache).
+        checkpoint: A Hub model folder, a safetensors weights file or a training checkpoint (its EMA weights
+            when it has them).
+        classes: The dataset's class names; required for an image folder.
+
+    Returns:
+        The model on the CPU, in eval mode.
+
+    Raises:
+        WeightsError: If the weights are missing, not a safetensors file or Hub folder, or do not fit ``name``.
+        ZooError: If ``name`` is not a resnet_zoo model, or the model's classes do not match ``dataset``.
+    """
+    if pretrained == (checkpoint is not None):
+        raise ZooError("give exactly one of --pretrained and --checkpoint")
+    check_model_name(name)
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise WeightsError(f"{checkpoint}: no such file or folder")
+    source = "pretrained weights" if pretrained else str(checkpoint)
+    try:
+        if pretrained:
+            model = timm.create_model(name, pretrained=True)
+        elif Path(checkpoint).is_dir():
+            model = load_hub_folder(name, Path(checkpoint))
+        elif is_checkpoint(checkpoint):
+            model = create_model_for(name, dataset, classes)
+            model.load_state_dict(eval_weights(load_checkpoint(checkpoint)[0]))
+        else:
+            model = create_model_for(name, dataset, classes, file=checkpoint)
+    except (RuntimeError, OSError) as e:
+        raise WeightsError(f"cannot load {source} into {name}: {e}") from e
+    num_classes = model_overlay(dataset, classes)["num_classes"] if dataset is not None else model.num_classes
+    if model.num_classes != num_classes:
+        raise ZooError(f"{name} with {source} has {model.num_classes} classes, {dataset_title(dataset)} has "
+                       f"{num_classes}")
+    return model.eval()
