@@ -3,12 +3,11 @@
 ``resnet_zoo_autoload.pth``, installed beside this module, calls `install` at interpreter start-up; from
 then on ``import timm; timm.create_model("cifar_resnet56")`` just works. Start-up pays only for this small
 module: it imports nothing but `os` and `sys` (both already loaded) until timm itself is imported. It is a
-module of its own, not part of ``resnet_zoo``, so that the .pth imports one small file; ``import resnet_zoo``
-uses the same hook when timm is not imported yet.
+module of its own, not part of ``resnet_zoo``, because importing ``resnet_zoo`` imports torch and timm.
 
 How it works: `install` puts a `TimmImportHook` on `sys.meta_path`. When ``timm`` is first imported, the
 hook takes itself off `sys.meta_path` (it fires once; `importlib.reload` and later imports see timm's plain
-spec) and wraps timm's loader so that, once timm's ``__init__`` has run, `_register` imports ``resnet_zoo.resnet``.
+spec) and wraps timm's loader so that, once timm's ``__init__`` has run, `_register` imports ``resnet_zoo``.
 """
 import os
 import sys
@@ -20,16 +19,13 @@ TRIGGER = "timm"
 """Module whose import registers resnet_zoo's models."""
 
 
-def install(force: bool = False) -> bool:
+def install() -> bool:
     """Put a `TimmImportHook` on `sys.meta_path` (once), unless `DISABLE_ENV` turns it off.
-
-    Args:
-        force: Install it even so: ``import resnet_zoo`` asks for the registration explicitly.
 
     Returns:
         Whether a hook is on `sys.meta_path` after the call.
     """
-    if not force and os.environ.get(DISABLE_ENV, "") not in ("", "0"):
+    if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
         return False
     if not any(isinstance(finder, TimmImportHook) for finder in sys.meta_path):
         sys.meta_path.insert(0, TimmImportHook())
@@ -42,13 +38,13 @@ def uninstall() -> None:
 
 
 def _register() -> None:
-    """Import ``resnet_zoo.resnet``, which registers its models in timm; a failure warns instead of raising.
+    """Import ``resnet_zoo``, which registers its models in timm; a failure warns instead of raising.
 
     Registration is a convenience: an error in it must not break ``import timm``, so it becomes a
     `RuntimeWarning` that names the error (``import resnet_zoo`` shows the full traceback).
     """
     try:
-        import resnet_zoo.resnet  # noqa: F401  (importing it is the registration)
+        import resnet_zoo  # noqa: F401  (importing it is the registration)
     except Exception as e:  # noqa: BLE001  (any error: timm must still import)
         import warnings
         warnings.warn(

@@ -216,23 +216,3 @@ def test_pretrained_names_resolve_without_import_resnet_zoo(wheel_venv, tmp_path
         str(folder / "model.safetensors"), *names,
         env={"HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"})
     assert state == {name: ["ResNet", True] for name in names}
-
-
-def test_cli_help_and_import_resnet_zoo_import_neither_torch_nor_timm():
-    """``resnet-zoo --help`` answers at once: the package's names load their modules on first use."""
-    code = ("import json, sys, resnet_zoo\n"
-            "from resnet_zoo.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit as e:\n    status = e.code\n"
-            "print(json.dumps(dict(status=status, loaded=[m for m in ('torch', 'timm') if m in sys.modules])))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "COMMAND" in proc.stdout and "predict" in proc.stdout
-    assert json.loads(proc.stdout.splitlines()[-1]) == dict(status=0, loaded=[])
-
-
-def test_lazy_names_are_the_modules_own():
-    from resnet_zoo import blocks, fuse, resnet
-    assert (resnet_zoo.ResNet, resnet_zoo.BasicBlock, resnet_zoo.fuse_bn) == (resnet.ResNet, blocks.BasicBlock,
-                                                                              fuse.fuse_bn)
-    assert set(resnet_zoo.__all__) <= set(dir(resnet_zoo))
-    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
-        resnet_zoo.nothing
