@@ -12,6 +12,7 @@ from resnet_zoo.blocks import PadShortcut
 from resnet_zoo.data import read_batch
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import CARD_NAME, SOURCE_TOP1_LABEL, publish_files, verify
+from resnet_zoo.precision import native_bf16
 from resnet_zoo.pretrained import HF_HUB_ORG, hub_id
 from resnet_zoo.resnet import PRETRAINED
 from resnet_zoo.weights import WEIGHTS_ENV, is_zoo_model
@@ -104,17 +105,25 @@ def test_shipped_akamaster_weights_score_their_published_top1(depth, cifar10_roo
 
 
 def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch, capsys):
-    """``validate --pretrained`` on the full CIFAR-10 test set, at the precision the run evaluated in (a recipe
-    from before ``precision`` was one trained and evaluated in fp32), gives the card's top-1 to the hundredth."""
+    """``validate --pretrained`` on the full CIFAR-10 test set gives the card's top-1 and top-5.
+
+    At the precision the run evaluated in (a recipe from before ``precision`` was fp32): to the hundredth in fp32,
+    within 0.05 points in bf16 (other CPUs' bf16 kernels round differently). Where bf16 is emulated (minutes), a
+    bf16 card is checked in fp32, within the 0.10 points that bf16 may differ from fp32 (`test_precision`).
+    """
     from resnet_zoo.cli import main
 
     shipped = verify(HUB / "cifar_resnet20.rz_cifar10")
     card = shipped["metrics"]
     precision = json.loads(shipped["metadata"]["recipe"]).get("precision", "fp32")
+    if precision == "bf16" and not native_bf16(torch.device("cpu")):
+        precision, tolerance = "fp32", 0.10
+    else:
+        tolerance = 0.05 if precision == "bf16" else 0.
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
     assert main(["validate", "--model", "cifar_resnet20", "--pretrained", "--data", str(cifar10_root),
                  "--device", "cpu", "--precision", precision, "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["images"] == 10_000
-    assert round(metrics["top1"], 2) == round(card["top1"], 2)
-    assert round(metrics["top5"], 2) == round(card["top5"], 2)
+    assert abs(round(metrics["top1"], 2) - round(card["top1"], 2)) <= tolerance + 1e-9
+    assert abs(round(metrics["top5"], 2) - round(card["top5"], 2)) <= tolerance + 1e-9
