@@ -47,6 +47,9 @@ def test_cifar_param_counts(name):
 
 def test_shortcut_b_is_default_and_bias_free():
     model = timm.create_model("cifar_resnet56")
+    assert (model.stem, model.shortcut) == ("cifar", "B")
+    assert (timm.create_model("zoo_resnet50").stem, timm.create_model("cifar_resnet20", shortcut="A").shortcut) \
+        == ("imagenet", "A")
     proj = model.layer2[0].downsample
     assert isinstance(proj, nn.Sequential) and proj[0].bias is None and isinstance(proj[1], nn.BatchNorm2d)
     assert model.layer1[0].downsample is None  # 16 -> 16 at stride 1: identity
@@ -206,6 +209,7 @@ def test_a_model_without_default_weights_has_an_untagged_default_cfg():
 
 def test_a_tag_builds_its_weights_architecture_unless_told_otherwise():
     assert n_params(timm.create_model("cifar_resnet56.ak_cifar10")) == PARAMS_A["cifar_resnet56"]
+    assert timm.create_model("cifar_resnet56.ak_cifar10").shortcut == "A"
     assert n_params(timm.create_model("cifar_resnet56.ak_cifar10", shortcut="B")) == PARAMS_B["cifar_resnet56"]
     assert n_params(timm.create_model("cifar_resnet56")) == PARAMS_B["cifar_resnet56"]
 

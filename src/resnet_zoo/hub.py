@@ -30,7 +30,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from safetensors import safe_open
 
-from .blocks import PadShortcut
 from .errors import WeightsError, ZooError
 from .pretrained import hub_id
 from .resnet import ResNet
@@ -231,7 +230,7 @@ def _model_args(model: ResNet) -> Dict[str, Any]:
     registered by resnet_zoo changes these two)."""
     defaults = inspect.signature(ResNet).parameters
     current = {
-        "shortcut": "A" if any(isinstance(m, PadShortcut) for m in model.modules()) else "B",
+        "shortcut": model.shortcut,
         "global_pool": model.global_pool.pool_type,
     }
     return {k: v for k, v in current.items() if v != defaults[k].default}

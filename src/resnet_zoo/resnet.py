@@ -29,7 +29,7 @@ STEMS = ("imagenet", "cifar")
 
 
 class ResNet(nn.Module):
-    """ResNet with a torchvision-compatible state dict.
+    """ResNet with a torchvision-compatible state dict; it keeps its ``stem`` and ``shortcut`` as attributes.
 
     Args:
         block: Residual block class, `BasicBlock` or `Bottleneck`.
@@ -78,6 +78,8 @@ class ResNet(nn.Module):
         dd = dict(device=device, dtype=dtype)
         self.num_classes = num_classes
         self.in_chans = in_chans
+        self.stem = stem
+        self.shortcut = shortcut
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
 
