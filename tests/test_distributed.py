@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from resnet_zoo.checkpoint import load_checkpoint
 from resnet_zoo.cli import build_parser, main
 from resnet_zoo.distributed import Ranks, launched_ranks, rank_slice, shard
-from resnet_zoo.train import CHECKPOINT_FILE, LOG_FILE, train
+from resnet_zoo.train import CHECKPOINT_FILE, TRAIN_LOG_NAME, train
 
 OPTIONS = ["--model", "cifar_resnet20", "--epochs", "3", "--subset", "512", "--batch-size", "128",
            "--warmup-epochs", "1", "--test-subset", "200", "--seed", "1", "--device", "cpu"]
@@ -55,7 +55,7 @@ def finish(process: subprocess.Popen) -> str:
 
 
 def read_log(out: Path) -> list:
-    return [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()]
+    return [json.loads(line) for line in (out / TRAIN_LOG_NAME).read_text().splitlines()]
 
 
 def without_timing(log: list) -> list:
@@ -75,7 +75,7 @@ def test_two_processes_train_one_run_whose_loss_falls(two_processes):
     assert [r["epoch"] for r in log] == [1, 2, 3]  # one writer: no line twice
     assert log[-1]["train_loss"] < log[0]["train_loss"]
     assert output.count(f"exported {out / EXPORT}") == 1  # rank 0 prints
-    assert sorted(p.name for p in out.iterdir()) == sorted([EXPORT, CHECKPOINT_FILE, LOG_FILE])
+    assert sorted(p.name for p in out.iterdir()) == sorted([EXPORT, CHECKPOINT_FILE, TRAIN_LOG_NAME])
     assert sorted(p.name for p in (out / EXPORT).iterdir()) == [
         "README.md", "config.json", "model.safetensors", "train_log.jsonl", "training_curve.png"]
     assert "2 CPU processes" in (out / EXPORT / "README.md").read_text()
@@ -95,7 +95,7 @@ def killed(cifar10_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp_killed") / "run"
     process = torchrun(out, cifar10_root)
     deadline = time.monotonic() + 300
-    while not ((out / LOG_FILE).is_file() and (out / LOG_FILE).read_text().count("\n") >= 1):
+    while not ((out / TRAIN_LOG_NAME).is_file() and (out / TRAIN_LOG_NAME).read_text().count("\n") >= 1):
         assert process.poll() is None, process.communicate()[0]
         assert time.monotonic() < deadline, "the first epoch took more than 5 minutes"
         time.sleep(0.02)

@@ -100,7 +100,7 @@ def hub_dir(tmp_path_factory):
     torch.manual_seed(0)
     log = tmp_path / "train_log.jsonl"
     log.write_text(json.dumps({"epoch": 1, "train_loss": 1.5, "lr": 0.4, "train_top1": 40.0, "test_top1": TOP1,
-                               "test_loss": 0.3, "img_per_s": 9000.0, "wall_s": 3725.0}) + "\n")
+                               "test_top5": TOP5, "test_loss": 0.3, "img_per_s": 9000.0, "wall_s": 3725.0}) + "\n")
     export(timm.create_model("cifar_resnet20"), tmp_path / "hub" / "cifar_resnet20.rz_cifar10", tag="rz_cifar10",
            dataset="cifar10", metrics={"top1": TOP1, "top5": TOP5}, recipe={"epochs": 200}, command=COMMAND,
            train_log=log, wall_time_s=3725.0, hardware="NVIDIA H200")

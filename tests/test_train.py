@@ -22,14 +22,14 @@ from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cli import DefaultsHelpFormatter, build_parser, main
 from resnet_zoo.data import CifarSplit
 from resnet_zoo.errors import ZooError
+from resnet_zoo.train_log import LOG_KEYS
 from resnet_zoo.train import (
-    CHECKPOINT_FILE, LOG_FILE, Recipe, build_training, create_optimizer, train, train_arguments, train_one_epoch,
+    CHECKPOINT_FILE, TRAIN_LOG_NAME, Recipe, build_training, create_optimizer, train, train_arguments, train_one_epoch,
 )
 
 from fake_cifar import write_cifar
 
 CPU = torch.device("cpu")
-LOG_KEYS = ["epoch", "train_loss", "lr", "train_top1", "test_top1", "test_top5", "test_loss", "img_per_s", "wall_s"]
 
 
 def parse(*argv: str):
@@ -38,7 +38,7 @@ def parse(*argv: str):
 
 
 def read_log(out: Path) -> list:
-    return [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()]
+    return [json.loads(line) for line in (out / TRAIN_LOG_NAME).read_text().splitlines()]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -138,13 +138,13 @@ def smoke(cifar10_root, tmp_path_factory):
 def test_smoke_run_logs_each_epoch(smoke):
     args, folder = smoke
     log = read_log(args.out)
-    assert [list(r) for r in log] == [LOG_KEYS] * 2
+    assert [list(r) for r in log] == [list(LOG_KEYS)] * 2
     assert [r["epoch"] for r in log] == [1, 2]
     recipe = Recipe.from_args(args, CPU)
     assert [r["lr"] for r in log] == [recipe.lr_at(3, 4), recipe.lr_at(7, 4)]
     assert 0 < log[0]["wall_s"] < log[1]["wall_s"]
     assert all(math.isfinite(r["train_loss"]) and r["img_per_s"] > 0 for r in log)
-    assert (folder / LOG_FILE).read_text() == (args.out / LOG_FILE).read_text()
+    assert (folder / TRAIN_LOG_NAME).read_text() == (args.out / TRAIN_LOG_NAME).read_text()
     assert (folder / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -193,7 +193,7 @@ def test_run_folder_files_follow_the_umask_as_the_export_does(smoke):
     mask = os.umask(0)
     os.umask(mask)
     files = [p for p in [*args.out.iterdir(), *folder.iterdir()] if p.is_file()]
-    assert {args.out / CHECKPOINT_FILE, args.out / LOG_FILE} <= set(files)
+    assert {args.out / CHECKPOINT_FILE, args.out / TRAIN_LOG_NAME} <= set(files)
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: oct(0o666 & ~mask) for p in files}
 
 
@@ -279,7 +279,7 @@ def killed(cifar10_root, tmp_path_factory, precision):
                *RESUME_OPTIONS, "--precision", precision]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
-    while not ((out / LOG_FILE).is_file() and (out / LOG_FILE).read_text().count("\n") >= 1):
+    while not ((out / TRAIN_LOG_NAME).is_file() and (out / TRAIN_LOG_NAME).read_text().count("\n") >= 1):
         assert process.poll() is None, process.stdout.read()
         assert time.monotonic() < deadline, "the first epoch took more than 5 minutes"
         time.sleep(0.02)

@@ -33,13 +33,14 @@ from safetensors import safe_open
 from .errors import WeightsError, ZooError
 from .pretrained import hub_id
 from .resnet import ResNet
+from .train_log import LOG_KEYS, TRAIN_LOG_NAME, read_train_log
 from .weights import (
     SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, build_from_state_dict, check_state_dict,
     is_zoo_model, read_metadata, read_state_dict, read_weight_map, weight_files,
 )
 
 __all__ = [
-    "export", "verify", "publish", "publish_files", "METRICS", "REQUIRED_METADATA", "LOG_KEYS",
+    "export", "verify", "publish", "publish_files", "METRICS", "REQUIRED_METADATA",
     "export_arguments", "export_command", "verify_arguments", "verify_command",
     "publish_arguments", "publish_command", "add_card_arguments", "card_options",
 ]
@@ -48,8 +49,6 @@ CONFIG_NAME = "config.json"
 """timm's model config in a Hub folder."""
 CARD_NAME = "README.md"
 """The model card in a Hub folder."""
-TRAIN_LOG_NAME = "train_log.jsonl"
-"""The JSON-lines training log copied into a Hub folder."""
 CURVE_NAME = "training_curve.png"
 """The training-curve plot drawn from the training log."""
 
@@ -62,9 +61,6 @@ METRICS = {
 
 REQUIRED_METADATA = ("format", "architecture", "tag", "resnet_zoo_version", "git_commit")
 """Keys every weight file's safetensors header must hold (dataset, metrics and recipe when known)."""
-
-LOG_KEYS = ("epoch", "train_loss", "lr", "train_top1", "test_top1", "test_loss", "img_per_s", "wall_s")
-"""Keys of each line (one epoch) of a training log."""
 
 SOURCE_LABEL = "Source"
 """The model card's details row crediting where converted weights come from."""
@@ -143,7 +139,7 @@ def export(
     _check_export_args(tag, dataset, metrics)
     if license_text and "license" not in (pretrained_cfg or {}):
         raise ZooError("license_text needs the licence's Hub id too: pretrained_cfg=dict(license=...) (--license)")
-    records = _read_train_log(Path(train_log)) if train_log is not None else None
+    records = read_train_log(Path(train_log)) if train_log is not None else None
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
 
@@ -354,30 +350,6 @@ def _write_weights(state_dict: Dict[str, torch.Tensor], folder: Path, metadata: 
         index = {"metadata": {**split.metadata, **metadata}, "weight_map": split.tensor_to_filename}
         _write_text(folder / SAFE_WEIGHTS_INDEX_NAME, json.dumps(index, indent=2) + "\n")
     return [folder / name for name in split.filename_to_tensors]
-
-
-def _read_train_log(path: Path) -> List[Dict[str, float]]:
-    """The epochs of a JSON-lines training log, each checked to hold numbers for all `LOG_KEYS`."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise ZooError(f"training log {path}: {e.strerror or e}") from None
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as e:
-            raise ZooError(f"{path}:{number}: not JSON ({e})") from None
-        bad = [k for k in LOG_KEYS if not isinstance(record, dict) or isinstance(record.get(k), bool)
-               or not isinstance(record.get(k), numbers.Real)]
-        if bad:
-            raise ZooError(f"{path}:{number}: needs numbers for {', '.join(bad)} (keys: {', '.join(LOG_KEYS)})")
-        records.append(record)
-    if not records:
-        raise ZooError(f"training log {path} holds no epochs")
-    return records
 
 
 def _plot_training_curve(records: Sequence[Mapping[str, float]], path: Path) -> None:

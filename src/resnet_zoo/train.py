@@ -31,7 +31,6 @@ Only rank 0 prints, logs, checkpoints and exports. ``--sync-bn`` computes BatchN
 global batch (CUDA only).
 """
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -62,6 +61,7 @@ from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
 from .factory import check_model_name, create_model_for, resolve_device
 from .imagefolder import DEFAULT_WORKERS
 from .precision import PRECISIONS, autocast_dtype, inference_model, resolve_precision
+from .train_log import TRAIN_LOG_NAME, append_train_log, write_train_log
 
 LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; the default ``--lr`` scales it linearly with the batch size."""
@@ -76,8 +76,6 @@ def default_warmup_epochs(epochs: int) -> int:
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 """Training checkpoint in the run folder, replaced atomically after each epoch."""
-LOG_FILE = "train_log.jsonl"
-"""JSON-lines log in the run folder, one object per epoch."""
 
 OPTIMIZER_PREFIX = "optimizer."
 RNG_PREFIX = "rng."
@@ -436,11 +434,6 @@ def command_line(recipe: Recipe, data: Path, out: Path, tag: Optional[str] = Non
     return shlex.join(words)
 
 
-def _write_log(path: Path, history: List[Dict[str, Any]]) -> None:
-    text = "".join(json.dumps(record) + "\n" for record in history)
-    write_atomic(path, lambda tmp: tmp.write_text(text))
-
-
 def _resume(checkpoint: Path, recipe: Recipe, device: torch.device) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
     """Tensors and state of ``checkpoint``, after checking that it continues ``recipe`` on this kind of device."""
     if not checkpoint.is_file():
@@ -479,7 +472,7 @@ def _export(training: Training, history: List[Dict[str, Any]], folder: Path, tag
     return export(
         model, folder, tag=tag, dataset=recipe.dataset,
         metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
-        recipe=asdict(recipe), command=command, train_log=folder.parent / LOG_FILE, wall_time_s=final["wall_s"],
+        recipe=asdict(recipe), command=command, train_log=folder.parent / TRAIN_LOG_NAME, wall_time_s=final["wall_s"],
         hardware=hardware)
 
 
@@ -510,7 +503,7 @@ def _train(args: argparse.Namespace, recipe: Recipe, ranks: Ranks, device: torch
     ranks.split(recipe.batch_size)
     tag = args.tag or default_tag(recipe.dataset)
     out = args.out or Path("runs") / f"{recipe.model}.{tag}"
-    checkpoint, log = out / CHECKPOINT_FILE, out / LOG_FILE
+    checkpoint, log = out / CHECKPOINT_FILE, out / TRAIN_LOG_NAME
     resumed = _resume(checkpoint, recipe, device) if args.resume else None
     if resumed is None and checkpoint.exists():
         raise ZooError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
@@ -531,7 +524,7 @@ def _train(args: argparse.Namespace, recipe: Recipe, ranks: Ranks, device: torch
         history = state["history"]
     if ranks.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_log(log, history)  # drops lines of epochs after the checkpoint
+        write_train_log(log, history)  # drops lines of epochs after the checkpoint
     previous_wall = history[-1]["wall_s"] if history else 0.
 
     per_epoch = len(train_loader) * recipe.batch_size
@@ -552,8 +545,7 @@ def _train(args: argparse.Namespace, recipe: Recipe, ranks: Ranks, device: torch
             if ranks.is_main:
                 save_checkpoint(checkpoint, training.state_tensors(), dict(
                     epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history))
-                with open(log, "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                append_train_log(log, record)
                 progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "
                                f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
     folder = out / f"{recipe.model}.{tag}"
