@@ -19,13 +19,13 @@ MAX_TOP1_CHANGE = 0.10
 """Largest change of top-1 (points) that the fast or bf16 inference may make to a shipped weight's."""
 
 
-@pytest.mark.parametrize("amx, avx512_bf16, expected", [
-    (False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16"), (True, True, "bf16"),
+@pytest.mark.parametrize("amx, avx512_bf16, native, expected", [
+    (False, False, False, "fp32"), (True, False, True, "bf16"), (False, True, True, "fp32"), (True, True, True, "bf16"),
 ])
-def test_auto_is_bf16_only_where_the_cpu_has_bf16_units(monkeypatch, amx, avx512_bf16, expected):
+def test_auto_is_bf16_only_where_the_cpu_has_amx(monkeypatch, amx, avx512_bf16, native, expected):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
-    assert native_bf16(CPU) is (expected == "bf16")
+    assert native_bf16(CPU) is native
     assert resolve_precision("auto", CPU) == expected
     assert resolve_precision("fp32", CPU) == "fp32" and resolve_precision("bf16", CPU) == "bf16"
 
