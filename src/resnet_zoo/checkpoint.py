@@ -1,17 +1,19 @@
-"""Training checkpoints as safetensors, never pickles.
+"""Training checkpoints as safetensors, never pickles, and their layout.
 
-A checkpoint holds tensors under prefixes (``model.``, ``ema.``, ``optimizer.``, ``rng.``) and the run's
-JSON-able state (epoch, recipe, history, …) as one JSON string in the safetensors metadata. Files are written
-to a temporary file in the same folder and renamed over the target, so a killed process leaves either the
-previous checkpoint or the new one, never half of one.
+A checkpoint holds the training state as tensors under prefixes (``model.``, ``ema.``, ``optimizer.``,
+``rng.``; `training_state_tensors` packs them, `load_training_state` unpacks them) and the run's JSON-able
+state (epoch, recipe, history, …) as one JSON string in the safetensors metadata. Files are written to a
+temporary file in the same folder and renamed over the target, so a killed process leaves either the previous
+checkpoint or the new one, never half of one.
 """
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
+import torch.nn as nn
 from safetensors.torch import save_file
 
 from .errors import WeightsError
@@ -25,6 +27,16 @@ MODEL_PREFIX = "model."
 
 EMA_PREFIX = "ema."
 """Prefix of the EMA model's state dict (present when the run keeps an EMA)."""
+
+OPTIMIZER_PREFIX = "optimizer."
+"""Prefix of the optimizer's tensor state (`optimizer_tensors`)."""
+
+RNG_PREFIX = "rng."
+"""Prefix of the random generators' states: ``cpu`` (torch's), ``cuda`` (the training GPU's, on CUDA) and
+``data`` (the generator of the train batches)."""
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+"""Training checkpoint in a run folder, replaced atomically after each epoch."""
 
 
 def _umask() -> int:
@@ -132,3 +144,51 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: Mapping[st
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+
+
+def training_state_tensors(
+        model: nn.Module,
+        ema: Optional[nn.Module],
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        device: torch.device,
+) -> Dict[str, torch.Tensor]:
+    """A training state as checkpoint tensors, each part under its prefix.
+
+    Args:
+        model: The model being trained (not wrapped).
+        ema: The EMA model, or ``None``.
+        optimizer: The model's optimizer.
+        generator: Source of the train batches' order and augmentations.
+        device: Where the model trains (on CUDA its generator's state is kept too).
+    """
+    tensors = add_prefix(MODEL_PREFIX, model.state_dict())
+    if ema is not None:
+        tensors.update(add_prefix(EMA_PREFIX, ema.state_dict()))
+    tensors.update(add_prefix(OPTIMIZER_PREFIX, optimizer_tensors(optimizer)))
+    rng = {"cpu": torch.get_rng_state(), "data": generator.get_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    tensors.update(add_prefix(RNG_PREFIX, rng))
+    return tensors
+
+
+def load_training_state(
+        tensors: Mapping[str, torch.Tensor],
+        model: nn.Module,
+        ema: Optional[nn.Module],
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        device: torch.device,
+) -> None:
+    """Restore what `training_state_tensors` packed into objects built by the same recipe, on the same device
+    type, and into torch's generators."""
+    model.load_state_dict(take_prefix(MODEL_PREFIX, tensors))
+    if ema is not None:
+        ema.load_state_dict(take_prefix(EMA_PREFIX, tensors))
+    load_optimizer_tensors(optimizer, take_prefix(OPTIMIZER_PREFIX, tensors))
+    rng = take_prefix(RNG_PREFIX, tensors)
+    torch.set_rng_state(rng["cpu"])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda"], device)
+    generator.set_state(rng["data"])

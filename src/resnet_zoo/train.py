@@ -46,10 +46,7 @@ from timm.utils import ModelEmaV3, unwrap_model
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import (
-    EMA_PREFIX, MODEL_PREFIX, add_prefix, load_checkpoint, load_optimizer_tensors, optimizer_tensors,
-    save_checkpoint, take_prefix, write_atomic,
-)
+from .checkpoint import CHECKPOINT_FILE, load_checkpoint, load_training_state, save_checkpoint, training_state_tensors
 from .datasets import (
     DATASET_NAMES, IMAGEFOLDER, Loader, Split, check_dataset, default_tag, generator_device, load_split, make_loader,
 )
@@ -73,12 +70,6 @@ MAX_WARMUP_EPOCHS = 5
 def default_warmup_epochs(epochs: int) -> int:
     """The default ``--warmup-epochs`` of an ``epochs``-epoch run: a tenth of it, at most `MAX_WARMUP_EPOCHS`."""
     return min(MAX_WARMUP_EPOCHS, epochs // 10)
-
-CHECKPOINT_FILE = "checkpoint.safetensors"
-"""Training checkpoint in the run folder, replaced atomically after each epoch."""
-
-OPTIMIZER_PREFIX = "optimizer."
-RNG_PREFIX = "rng."
 
 
 class TrainingDiverged(ZooError):
@@ -312,31 +303,17 @@ class Training:
         )
 
     def state_tensors(self) -> Dict[str, torch.Tensor]:
-        """Model, EMA, optimizer and RNG states, by checkpoint name."""
-        tensors = add_prefix(MODEL_PREFIX, self.model.state_dict())
-        if self.ema is not None:
-            tensors.update(add_prefix(EMA_PREFIX, self.ema.module.state_dict()))
-        tensors.update(add_prefix(OPTIMIZER_PREFIX, optimizer_tensors(self.optimizer)))
-        tensors.update(add_prefix(RNG_PREFIX, self._rng_states()))
-        return tensors
+        """Model, EMA, optimizer and RNG states as checkpoint tensors
+        (`resnet_zoo.checkpoint.training_state_tensors`)."""
+        return training_state_tensors(self.model, self._ema_model, self.optimizer, self.generator, self.device)
 
     def load_state_tensors(self, tensors: Dict[str, torch.Tensor]) -> None:
         """Restore what `state_tensors` returned (the recipe and device type must be the same)."""
-        self.model.load_state_dict(take_prefix(MODEL_PREFIX, tensors))
-        if self.ema is not None:
-            self.ema.module.load_state_dict(take_prefix(EMA_PREFIX, tensors))
-        load_optimizer_tensors(self.optimizer, take_prefix(OPTIMIZER_PREFIX, tensors))
-        rng = take_prefix(RNG_PREFIX, tensors)
-        torch.set_rng_state(rng["cpu"])
-        if self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.generator.set_state(rng["data"])
+        load_training_state(tensors, self.model, self._ema_model, self.optimizer, self.generator, self.device)
 
-    def _rng_states(self) -> Dict[str, torch.Tensor]:
-        states = {"cpu": torch.get_rng_state(), "data": self.generator.get_state()}
-        if self.device.type == "cuda":
-            states["cuda"] = torch.cuda.get_rng_state(self.device)
-        return states
+    @property
+    def _ema_model(self) -> Optional[nn.Module]:
+        return self.ema.module if self.ema is not None else None
 
 
 def build_training(
