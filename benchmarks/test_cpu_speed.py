@@ -3,9 +3,9 @@
 * training, ``reference``: the plain CIFAR ResNet of `reference.py`, fp32, eager, NCHW, batch 128, fed by a
   torchvision DataLoader (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize on PIL images, one
   worker per core), Nesterov SGD: the training scripts of the peers' CIFAR ResNets;
-* training, ``recipe``: `resnet_zoo.train.train_one_epoch` at the recipe's defaults for this CPU (precision
+* training, ``recipe``: `resnet_zoo.engine.train_one_epoch` at the recipe's defaults for this CPU (precision
   ``auto``, channels_last, batch 512, EMA, augmentation on the device); a call is a whole epoch;
-* training, ``step``: the same recipe's bare step (`resnet_zoo.train.TrainStep`) over the same batches, made
+* training, ``step``: the same recipe's bare step (`resnet_zoo.engine.TrainStep`) over the same batches, made
   beforehand: what the loop's own work (augmentation, EMA, schedule, logging) is measured against;
 * inference, ``reference``: the zoo model as loaded, eager fp32, batch 256; ``fast``: the same model through
   `resnet_zoo.precision.inference_model` at ``auto`` (BatchNorm folded, channels_last, bf16 where native).
@@ -27,10 +27,10 @@ from reference import PlainCifarResNet
 from torch.utils.data import DataLoader, Dataset
 
 from resnet_zoo.data import CifarSplit
+from resnet_zoo.engine import Recipe, build_training, train_one_epoch
 from resnet_zoo.precision import inference_model, resolve_precision
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.resnet import CIFAR_DEPTHS
-from resnet_zoo.train import Recipe, build_training, train_one_epoch
 
 MODELS = ("cifar_resnet20", "cifar_resnet56")
 IMAGES = {"train": 1024, "inference": 2048}

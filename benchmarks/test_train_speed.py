@@ -5,10 +5,10 @@ Both loops train a CIFAR ResNet-56 at the recipe's batch size on the same kind o
 
 * ``reference``: `PlainCifarResNet` in bf16 autocast with channels_last model and inputs, eager, SGD with
   Nesterov momentum: the loop a researcher writes;
-* ``recipe``: `resnet_zoo.train.build_training` with the recipe's defaults for the device (on CUDA:
+* ``recipe``: `resnet_zoo.engine.build_training` with the recipe's defaults for the device (on CUDA:
   torch.compile with CUDA graphs, fused SGD, bf16 autocast, channels_last, EMA; on a CPU eager, channels_last,
   bf16 autocast only where native; see ``test_cpu_speed.py`` for the CPU's own comparison),
-  stepped by `resnet_zoo.train.train_one_epoch`.
+  stepped by `resnet_zoo.engine.train_one_epoch`.
 
 Each timed call is `steps_per_call` training steps ended by waiting for the device; ``extra_info["img_per_s"]``
 holds the images per second of the median call. On CUDA the recipe must train at least `MIN_SPEEDUP` times as
@@ -23,9 +23,9 @@ from bench_setup import BenchSetup
 from reference import PlainCifarResNet
 
 from resnet_zoo.data import CifarSplit, DeviceLoader
+from resnet_zoo.engine import Recipe, build_training, train_one_epoch
 from resnet_zoo.precision import resolve_precision
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.train import Recipe, build_training, train_one_epoch
 
 MIN_SPEEDUP = 2.0
 """Images per second of the recipe's step over the reference loop's, required on CUDA."""

@@ -3,31 +3,44 @@ killed two-process run resumes to the weights of an uninterrupted one, and a run
 of processes."""
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import List
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from resnet_zoo.checkpoint import load_checkpoint
-from resnet_zoo.cli import build_parser, main
+from resnet_zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from resnet_zoo.cli import main
 from resnet_zoo.distributed import Ranks, launched_ranks, rank_slice, shard
-from resnet_zoo.train import CHECKPOINT_FILE, TRAIN_LOG_NAME, train
+from resnet_zoo.engine import Recipe, default_lr
+from resnet_zoo.precision import resolve_precision
+from resnet_zoo.run import RunOptions, command_line, train
+from resnet_zoo.train_log import TRAIN_LOG_NAME
 
-OPTIONS = ["--model", "cifar_resnet20", "--epochs", "3", "--subset", "512", "--batch-size", "128",
-           "--warmup-epochs", "1", "--test-subset", "200", "--seed", "1", "--device", "cpu"]
+CPU = torch.device("cpu")
+RECIPE = Recipe(model="cifar_resnet20", epochs=3, subset=512, batch_size=128, lr=default_lr(128), warmup_epochs=1,
+                test_subset=200, seed=1, precision=resolve_precision("auto", CPU))
+"""Three epochs on 512 images, as ``resnet-zoo train`` makes the recipe of its options on this CPU."""
 EXPORT = "cifar_resnet20.rz_cifar10"
 
 
-def torchrun(out: Path, data: Path, *extra: str) -> subprocess.Popen:
-    """``torchrun --nproc-per-node 2 -m resnet_zoo.train`` with ``OPTIONS``."""
+def train_options(recipe: Recipe, out: Path, data: Path) -> List[str]:
+    """The options of ``resnet-zoo train`` that run ``recipe`` on the CPU."""
+    return [*shlex.split(command_line(recipe, data, out))[2:], "--device", "cpu"]
+
+
+def torchrun(out: Path, data: Path, *extra: str, recipe: Recipe = RECIPE) -> subprocess.Popen:
+    """``torchrun --nproc-per-node 2 -m resnet_zoo.train`` of ``recipe``."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "resnet_zoo.train", "--data", str(data), "--out", str(out), *OPTIONS, *extra]
+               "-m", "resnet_zoo.train", *train_options(recipe, out, data), *extra]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
@@ -118,15 +131,14 @@ def test_two_process_run_resumes_in_one_process(killed, cifar10_root, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(killed, out)
     first = read_log(out)
-    argv = ["train", "--data", str(cifar10_root), "--out", str(out), "--resume", *OPTIONS]
-    assert train(build_parser(argv).parse_args(argv)) == out / EXPORT
+    assert train(RECIPE, RunOptions(data=cifar10_root, out=out, resume=True, device=CPU)) == out / EXPORT
     log = read_log(out)
     assert [r["epoch"] for r in log] == [1, 2, 3] and log[0] == first[0]
     assert log[-1]["train_loss"] < log[0]["train_loss"]
 
 
 def test_sync_bn_needs_cuda(cifar10_root, tmp_path, capsys):
-    assert main(["train", "--data", str(cifar10_root), "--out", str(tmp_path / "run"), *OPTIONS, "--sync-bn"]) == 1
+    assert main(["train", *train_options(RECIPE, tmp_path / "run", cifar10_root), "--sync-bn"]) == 1
     assert "--sync-bn needs CUDA" in capsys.readouterr().err
 
 
@@ -150,7 +162,8 @@ def test_batches_and_shards_partition_the_images():
 def test_compiled_step_trains_under_two_processes(cifar10_root, tmp_path):
     """``--compile`` under DistributedDataParallel (inductor on the CPU here; on CUDA without CUDA graphs)."""
     out = tmp_path / "run"
-    process = torchrun(out, cifar10_root, "--compile", "--epochs", "2", "--subset", "256", "--batch-size", "64")
+    recipe = replace(RECIPE, epochs=2, subset=256, batch_size=64, lr=default_lr(64))
+    process = torchrun(out, cifar10_root, "--compile", recipe=recipe)
     finish(process)
     log = read_log(out)
     assert [r["epoch"] for r in log] == [1, 2] and all(r["train_loss"] < 2.5 for r in log)

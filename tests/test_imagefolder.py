@@ -13,8 +13,12 @@ from safetensors.torch import save_file
 
 from resnet_zoo.cli import main
 from resnet_zoo.distributed import Ranks
+from resnet_zoo.engine import Recipe, default_lr
 from resnet_zoo.errors import DataError
 from resnet_zoo.imagefolder import FolderLoader, eval_transform, load_image_folder, train_transform
+from resnet_zoo.precision import resolve_precision
+from resnet_zoo.run import RunOptions, train
+from resnet_zoo.train_log import TRAIN_LOG_NAME
 
 CLASSES = ("cat", "dog", "fox")
 SIZES = [(64, 48), (40, 90), (300, 260), (57, 57)]
@@ -116,17 +120,18 @@ def test_eval_batches_are_normalised_shards_in_order(tree, cfg):
 
 def test_zoo_resnet18_trains_a_step_and_validates(tree, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(tree), "--out",
-                 str(out), "--epochs", "1", "--batch-size", "4", "--subset", "4", "--warmup-epochs", "0",
-                 "--device", "cpu", "--workers", "1"]) == 0
-    folder = out / "zoo_resnet18.rz_imagefolder"
-    assert capsys.readouterr().out.strip().endswith(f"exported {folder}")
-    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    cpu = torch.device("cpu")
+    recipe = Recipe(model="zoo_resnet18", dataset="imagefolder", epochs=1, batch_size=4, lr=default_lr(4), subset=4,
+                    warmup_epochs=0, precision=resolve_precision("auto", cpu))
+    folder = train(recipe, RunOptions(data=tree, out=out, device=cpu, workers=1))
+    assert folder == out / "zoo_resnet18.rz_imagefolder"
+    log = [json.loads(line) for line in (out / TRAIN_LOG_NAME).read_text().splitlines()]
     assert len(log) == 1
     config = json.loads((folder / "config.json").read_text())
     assert config["num_classes"] == 3 and config["pretrained_cfg"]["label_names"] == list(CLASSES)
     assert config["pretrained_cfg"]["mean"] == list(timm.create_model("zoo_resnet18").pretrained_cfg["mean"])
 
+    capsys.readouterr()  # the run's progress
     assert main(["validate", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(tree),
                  "--checkpoint", str(folder), "--device", "cpu", "--workers", "0", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

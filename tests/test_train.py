@@ -1,16 +1,23 @@
-"""The training recipe on CPU: schedule and optimizer, a two-epoch smoke run that exports a loadable model, a
-CIFAR-100 run, runs (fp32 and bf16) killed with SIGKILL and resumed to the same weights, a diverging run, and bad
-options."""
+"""The training recipe on CPU: schedule and optimizer, the options of ``resnet-zoo train``, a two-epoch smoke run
+that exports a loadable model, a CIFAR-100 run, runs (fp32 and bf16) killed with SIGKILL and resumed to the same
+weights, a diverging run, and bad options.
+
+Runs go through the typed entry point `resnet_zoo.run.train`; the command line is tested where it is the
+subject (options, errors, a process to kill), with the arguments that `resnet_zoo.run.command_line` writes.
+"""
 import argparse
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import List
 
 import pytest
 import timm
@@ -18,23 +25,34 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
+from resnet_zoo.checkpoint import CHECKPOINT_FILE, STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cli import DefaultsHelpFormatter, build_parser, main
 from resnet_zoo.data import CifarSplit
+from resnet_zoo.engine import Recipe, build_training, create_optimizer, default_lr, train_one_epoch
 from resnet_zoo.errors import ZooError
-from resnet_zoo.train_log import LOG_KEYS
-from resnet_zoo.train import (
-    CHECKPOINT_FILE, TRAIN_LOG_NAME, Recipe, build_training, create_optimizer, train, train_arguments, train_one_epoch,
-)
+from resnet_zoo.precision import resolve_precision
+from resnet_zoo.run import RunOptions, TrainingDiverged, command_line, train
+from resnet_zoo.train import recipe_and_options, train_arguments
+from resnet_zoo.train_log import LOG_KEYS, TRAIN_LOG_NAME
 
 from fake_cifar import write_cifar
 
 CPU = torch.device("cpu")
 
 
-def parse(*argv: str):
+def parse(*argv: str) -> argparse.Namespace:
     argv = ["train", *argv]
     return build_parser(argv).parse_args(argv)
+
+
+def parsed_recipe(*argv: str) -> Recipe:
+    """The recipe of ``resnet-zoo train --model cifar_resnet20 --data d ARGV``."""
+    return recipe_and_options(parse("--model", "cifar_resnet20", "--data", "d", *argv))[0]
+
+
+def train_argv(recipe: Recipe, options: RunOptions) -> List[str]:
+    """The arguments of ``resnet-zoo`` (``train`` and its options) that run ``recipe`` with ``options`` on the CPU."""
+    return [*shlex.split(command_line(recipe, options.data, options.out))[1:], "--device", "cpu"]
 
 
 def read_log(out: Path) -> list:
@@ -56,14 +74,14 @@ def test_learning_rate_warms_up_linearly_then_decays_as_a_cosine():
 
 
 def test_default_lr_is_scaled_with_the_batch_size():
-    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d"), CPU).lr == 0.4 == Recipe().lr
-    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--batch-size", "64"), CPU).lr == 0.05
-    assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--lr", "0.3"), CPU).lr == 0.3
+    assert parsed_recipe().lr == 0.4 == Recipe().lr == default_lr(512)
+    assert parsed_recipe("--batch-size", "64").lr == 0.05 == default_lr(64)
+    assert parsed_recipe("--lr", "0.3").lr == 0.3
 
 
 def test_default_warmup_adapts_to_short_runs():
     assert [Recipe(epochs=e).warmup_epochs for e in (1, 2, 3, 10, 24, 49, 50, 200)] == [0, 0, 0, 1, 2, 4, 5, 5]
-    recipe = Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--epochs", "1"), CPU)
+    recipe = parsed_recipe("--epochs", "1")
     assert (recipe.epochs, recipe.warmup_epochs) == (1, 0)
     assert Recipe(epochs=3, warmup_epochs=2).warmup_epochs == 2
 
@@ -72,12 +90,28 @@ def test_precision_auto_is_resolved_for_the_device(monkeypatch):
     for native in (False, True):
         monkeypatch.setattr("resnet_zoo.train.resolve_precision",
                             lambda p, device: ("bf16" if native else "fp32") if p == "auto" else p)
-        recipe = Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d"), CPU)
-        assert recipe.precision == ("bf16" if native else "fp32")
-        assert Recipe.from_args(parse("--model", "cifar_resnet20", "--data", "d", "--precision", "fp32"),
-                                CPU).precision == "fp32"
+        assert parsed_recipe().precision == ("bf16" if native else "fp32")
+        assert parsed_recipe("--precision", "fp32").precision == "fp32"
     with pytest.raises(ZooError, match="--precision must be bf16 or fp32"):
         Recipe(precision="auto")
+
+
+def test_options_other_than_the_recipe_are_the_run_options():
+    _, options = recipe_and_options(parse("--model", "cifar_resnet20", "--data", "d", "--out", "o", "--tag", "t",
+                                          "--resume", "--download", "--device", "cpu", "--no-compile",
+                                          "--workers", "3"))
+    assert options == RunOptions(data=Path("d"), out=Path("o"), tag="t", resume=True, download=True, device=CPU,
+                                 compile=False, workers=3)
+
+
+def test_the_command_line_of_a_run_gives_back_its_recipe():
+    recipe = Recipe(model="cifar_resnet20", dataset="cifar100", epochs=7, batch_size=96, lr=0.123, cutout=16,
+                    ema_decay=0, subset=960, seed=5)
+    argv = shlex.split(command_line(recipe, Path("data dir"), Path("out"), "mine"))
+    assert argv[:2] == ["resnet-zoo", "train"]
+    parsed, options = recipe_and_options(parse(*argv[2:]))
+    assert parsed == recipe
+    assert (options.data, options.out, options.tag) == (Path("data dir"), Path("out"), "mine")
 
 
 def test_help_shows_every_default():
@@ -123,36 +157,35 @@ def test_weight_decay_applies_to_conv_and_linear_weights_only():
 # smoke run: two epochs on 512 CIFAR-10 images
 
 
-SMOKE_OPTIONS = ["--model", "cifar_resnet20", "--epochs", "2", "--subset", "512", "--batch-size", "128",
-                 "--warmup-epochs", "1", "--test-subset", "250"]
+SMOKE = Recipe(model="cifar_resnet20", epochs=2, subset=512, batch_size=128, lr=default_lr(128), warmup_epochs=1,
+               test_subset=250, precision=resolve_precision("auto", CPU))
+"""Two epochs on 512 images, as ``resnet-zoo train`` makes the recipe of its options on this CPU."""
 
 
 @pytest.fixture(scope="module")
 def smoke(cifar10_root, tmp_path_factory):
-    """``train`` called in-process for two epochs on 512 images; returns (args, exported folder)."""
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    args = parse("--data", str(cifar10_root), "--out", str(out), *SMOKE_OPTIONS)
-    return args, train(args)
+    """`train` of `SMOKE`; returns (its options, exported folder)."""
+    options = RunOptions(data=cifar10_root, out=tmp_path_factory.mktemp("smoke") / "run", device=CPU)
+    return options, train(SMOKE, options)
 
 
 def test_smoke_run_logs_each_epoch(smoke):
-    args, folder = smoke
-    log = read_log(args.out)
+    options, folder = smoke
+    log = read_log(options.out)
     assert [list(r) for r in log] == [list(LOG_KEYS)] * 2
     assert [r["epoch"] for r in log] == [1, 2]
-    recipe = Recipe.from_args(args, CPU)
-    assert [r["lr"] for r in log] == [recipe.lr_at(3, 4), recipe.lr_at(7, 4)]
+    assert [r["lr"] for r in log] == [SMOKE.lr_at(3, 4), SMOKE.lr_at(7, 4)]
     assert 0 < log[0]["wall_s"] < log[1]["wall_s"]
     assert all(math.isfinite(r["train_loss"]) and r["img_per_s"] > 0 for r in log)
-    assert (folder / TRAIN_LOG_NAME).read_text() == (args.out / TRAIN_LOG_NAME).read_text()
+    assert (folder / TRAIN_LOG_NAME).read_text() == (options.out / TRAIN_LOG_NAME).read_text()
     assert (folder / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_smoke_run_exports_the_ema_weights_and_timm_loads_them(smoke):
-    args, folder = smoke
-    assert folder == args.out / "cifar_resnet20.rz_cifar10"
+    options, folder = smoke
+    assert folder == options.out / "cifar_resnet20.rz_cifar10"
     model = timm.create_model(f"local-dir:{folder}", pretrained=True)
-    tensors, _ = load_checkpoint(args.out / CHECKPOINT_FILE)
+    tensors, _ = load_checkpoint(options.out / CHECKPOINT_FILE)
     ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
     assert ema.keys() == model.state_dict().keys()
     assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
@@ -162,18 +195,19 @@ def test_smoke_run_exports_the_ema_weights_and_timm_loads_them(smoke):
 
 @pytest.mark.parametrize("source", ["cifar_resnet20.rz_cifar10", CHECKPOINT_FILE])
 def test_validate_of_the_smoke_run_agrees_with_its_log(smoke, capsys, source):
-    args, _ = smoke
-    assert main(["validate", "--model", "cifar_resnet20", "--checkpoint", str(args.out / source),
-                 "--data", str(args.data), "--subset", "250", "--json"]) == 0
+    options, _ = smoke
+    assert main(["validate", "--model", "cifar_resnet20", "--checkpoint", str(options.out / source),
+                 "--data", str(options.data), "--subset", "250", "--device", "cpu", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    final = read_log(args.out)[-1]
+    final = read_log(options.out)[-1]
     assert report["top1"] == final["test_top1"] and report["top5"] == final["test_top5"]
     assert report["loss"] == pytest.approx(final["test_loss"], rel=1e-6)
 
 
 def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
-    args, _ = smoke
-    path = args.out / CHECKPOINT_FILE
+    """The layout that checkpoints of earlier versions have, and that ``--resume`` reads."""
+    options, _ = smoke
+    path = options.out / CHECKPOINT_FILE
     with safe_open(str(path), framework="pt") as f:
         keys, state = set(f.keys()), json.loads(f.metadata()[STATE_KEY])
     model_keys = set(timm.create_model("cifar_resnet20").state_dict())
@@ -183,17 +217,21 @@ def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
     assert {k for k in keys if k.startswith("optimizer.")} == \
         {f"optimizer.{i}.momentum_buffer" for i in range(num_params)}
     assert {k for k in keys if k.startswith("rng.")} == {"rng.cpu", "rng.data"}
-    assert state["epoch"] == 2 and state["device_type"] == "cpu" and state["history"] == read_log(args.out)
+    assert list(state) == ["epoch", "recipe", "device_type", "history"]
+    assert state["epoch"] == 2 and state["device_type"] == "cpu" and state["history"] == read_log(options.out)
     assert state["recipe"]["subset"] == 512 and state["recipe"]["lr"] == 0.1
-    assert not [p.name for p in args.out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert list(state["recipe"]) == ["model", "dataset", "epochs", "batch_size", "lr", "momentum", "wd",
+                                     "warmup_epochs", "label_smoothing", "ema_decay", "cutout", "sync_bn",
+                                     "precision", "seed", "subset", "test_subset"]
+    assert not [p.name for p in options.out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
 def test_run_folder_files_follow_the_umask_as_the_export_does(smoke):
-    args, folder = smoke
+    options, folder = smoke
     mask = os.umask(0)
     os.umask(mask)
-    files = [p for p in [*args.out.iterdir(), *folder.iterdir()] if p.is_file()]
-    assert {args.out / CHECKPOINT_FILE, args.out / TRAIN_LOG_NAME} <= set(files)
+    files = [p for p in [*options.out.iterdir(), *folder.iterdir()] if p.is_file()]
+    assert {options.out / CHECKPOINT_FILE, options.out / TRAIN_LOG_NAME} <= set(files)
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: oct(0o666 & ~mask) for p in files}
 
 
@@ -208,8 +246,7 @@ def test_checkpoint_mode_is_0666_less_the_umask(tmp_path, umask, mode):
 
 
 def test_a_second_run_into_the_same_folder_is_refused(smoke, capsys):
-    args, _ = smoke
-    argv = ["train", "--data", str(args.data), "--out", str(args.out), *SMOKE_OPTIONS]
+    argv = train_argv(SMOKE, smoke[0])
     assert main(argv) == 1
     assert "already holds a run; pass --resume" in capsys.readouterr().err
     assert main(argv + ["--resume", "--epochs", "3", "--lr", "0.2"]) == 1
@@ -220,8 +257,9 @@ def test_a_second_run_into_the_same_folder_is_refused(smoke, capsys):
 def test_cifar100_run_without_ema_exports_100_named_classes(tmp_path):
     root = write_cifar(tmp_path / "data", "cifar100", per_file=32)
     out = tmp_path / "run"
-    folder = train(parse("--model", "cifar_resnet20", "--dataset", "cifar100", "--data", str(root), "--out", str(out),
-                         "--epochs", "1", "--warmup-epochs", "0", "--batch-size", "16", "--ema-decay", "0"))
+    recipe = Recipe(model="cifar_resnet20", dataset="cifar100", epochs=1, warmup_epochs=0, batch_size=16,
+                    lr=default_lr(16), ema_decay=0)
+    folder = train(recipe, RunOptions(data=root, out=out, device=CPU))
     assert folder == out / "cifar_resnet20.rz_cifar100"
     config = json.loads((folder / "config.json").read_text())
     assert config["num_classes"] == 100
@@ -262,8 +300,8 @@ def test_compiled_step_trains_like_the_eager_step():
 # killed and resumed
 
 
-RESUME_OPTIONS = ["--model", "cifar_resnet20", "--epochs", "2", "--subset", "64", "--batch-size", "32",
-                  "--warmup-epochs", "1", "--test-subset", "50", "--seed", "3"]
+RESUME = Recipe(model="cifar_resnet20", epochs=2, subset=64, batch_size=32, lr=default_lr(32), warmup_epochs=1,
+                test_subset=50, seed=3)
 
 
 @pytest.fixture(scope="module", params=["fp32", "bf16"])
@@ -271,13 +309,17 @@ def precision(request) -> str:
     return request.param
 
 
+def resumable(precision: str) -> Recipe:
+    return replace(RESUME, precision=precision)
+
+
 @pytest.fixture(scope="module")
 def killed(cifar10_root, tmp_path_factory, precision):
     """A ``resnet-zoo train`` process killed with SIGKILL once its first epoch is logged; returns its folder."""
     out = tmp_path_factory.mktemp("killed") / "run"
-    command = [sys.executable, "-m", "resnet_zoo.cli", "train", "--data", str(cifar10_root), "--out", str(out),
-               *RESUME_OPTIONS, "--precision", precision]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    argv = train_argv(resumable(precision), RunOptions(cifar10_root, out))
+    process = subprocess.Popen([sys.executable, "-m", "resnet_zoo.cli", *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while not ((out / TRAIN_LOG_NAME).is_file() and (out / TRAIN_LOG_NAME).read_text().count("\n") >= 1):
         assert process.poll() is None, process.stdout.read()
@@ -292,7 +334,7 @@ def killed(cifar10_root, tmp_path_factory, precision):
 @pytest.fixture(scope="module")
 def uninterrupted(cifar10_root, tmp_path_factory, precision):
     out = tmp_path_factory.mktemp("uninterrupted") / "run"
-    train(parse("--data", str(cifar10_root), "--out", str(out), *RESUME_OPTIONS, "--precision", precision))
+    train(resumable(precision), RunOptions(data=cifar10_root, out=out, device=CPU))
     return out
 
 
@@ -304,7 +346,7 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, unint
     assert state["epoch"] == 1  # killed mid-way
     assert state["recipe"]["precision"] == precision
 
-    train(parse("--data", str(cifar10_root), "--out", str(out), "--resume", *RESUME_OPTIONS, "--precision", precision))
+    train(resumable(precision), RunOptions(data=cifar10_root, out=out, resume=True, device=CPU))
 
     resumed, expected = load_file(out / CHECKPOINT_FILE), load_file(uninterrupted / CHECKPOINT_FILE)
     assert resumed.keys() == expected.keys()
@@ -320,12 +362,11 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, unint
 
 def test_resume_at_another_precision_is_refused(killed, cifar10_root, capsys, precision):
     other = "fp32" if precision == "bf16" else "bf16"
-    assert main(["train", "--data", str(cifar10_root), "--out", str(killed), "--resume", *RESUME_OPTIONS,
-                 "--precision", other]) == 1
+    assert main([*train_argv(resumable(other), RunOptions(cifar10_root, killed)), "--resume"]) == 1
     assert f"--precision {precision} (checkpoint) vs {other} (now)" in capsys.readouterr().err
 
 
-def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10_root, tmp_path, capsys, precision):
+def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10_root, tmp_path, precision):
     out = tmp_path / "run"
     shutil.copytree(killed, out)
     tensors, state = load_checkpoint(out / CHECKPOINT_FILE)
@@ -334,12 +375,11 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10
     poisoned = (out / CHECKPOINT_FILE).read_bytes()
     epoch = state["epoch"]
 
-    assert main(["train", "--data", str(cifar10_root), "--out", str(out), "--resume", *RESUME_OPTIONS,
-                 "--precision", precision]) == 1
+    with pytest.raises(TrainingDiverged) as diverged:
+        train(resumable(precision), RunOptions(data=cifar10_root, out=out, resume=True, device=CPU))
 
-    err = capsys.readouterr().err
-    assert f"error: epoch {epoch + 1}: train_loss is nan" in err
-    assert f"training stopped. Last good checkpoint: {out / CHECKPOINT_FILE} (epoch {epoch})" in err
+    assert str(diverged.value).startswith(f"epoch {epoch + 1}: train_loss is nan")
+    assert f"training stopped. Last good checkpoint: {out / CHECKPOINT_FILE} (epoch {epoch})" in str(diverged.value)
     assert (out / CHECKPOINT_FILE).read_bytes() == poisoned
     assert [r["epoch"] for r in read_log(out)] == list(range(1, epoch + 1))
     assert not (out / "cifar_resnet20.rz_cifar10").exists()

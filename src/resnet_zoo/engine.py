@@ -1,0 +1,363 @@
+"""The zoo's training recipe and its engine: the optimizer, the step, the state a run updates, and one epoch.
+
+The recipe (the defaults of `Recipe`), a strong setting for CIFAR ResNet-20 … 110:
+
+* 200 epochs of SGD with Nesterov momentum 0.9 at batch 512; peak learning rate 0.1 per 128 images (0.4),
+  reached by a linear warmup over 5 epochs, then cosine decay to 0; updated every step.
+* Weight decay 5e-4 on convolution and linear weights only, none on BatchNorm parameters and biases.
+* Label smoothing 0.1.
+* An EMA of the weights (decay 0.999, warmed up as timm's ``ModelEmaV3`` with power 3/4, so short runs
+  follow the model closely); the EMA model is what each epoch evaluates and what is exported.
+* Augmentation on the device: random crop of the image zero-padded by 4 pixels, horizontal flip; cutout off
+  (``cutout=16`` is the usual CIFAR-10 setting).
+* channels_last, and bf16 autocast where it is sure to be faster (``--precision auto``: a GPU, or a CPU with
+  AMX; float32 elsewhere, see `resnet_zoo.precision`). On CUDA also forward + loss compiled by
+  ``torch.compile`` with CUDA graphs (forward and backward replay as graphs) and fused SGD.
+
+`build_training` makes the `Training` of a recipe and `train_one_epoch` advances it by an epoch;
+`resnet_zoo.run.train` runs them for a whole run (checkpoints, log, resume, export).
+"""
+import math
+import time
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from timm.optim import param_groups_weight_decay
+from timm.utils import ModelEmaV3, unwrap_model
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from .checkpoint import load_training_state, training_state_tensors
+from .datasets import IMAGEFOLDER, Loader, Split, check_dataset, generator_device, make_loader
+from .distributed import Ranks, all_reduce_sum
+from .errors import ZooError
+from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
+from .factory import check_model_name, create_model_for
+from .precision import autocast_dtype, inference_model
+
+LR_PER_128 = 0.1
+"""Peak learning rate per 128 images of batch; `default_lr` scales it linearly with the batch size."""
+
+MAX_WARMUP_EPOCHS = 5
+"""Warmup of a long run; a run of fewer than ``10 x MAX_WARMUP_EPOCHS`` epochs warms up for a tenth of them."""
+
+
+def default_lr(batch_size: int) -> float:
+    """The default ``--lr`` of a batch of ``batch_size`` images: `LR_PER_128` per 128 images."""
+    return LR_PER_128 * batch_size / 128
+
+
+def default_warmup_epochs(epochs: int) -> int:
+    """The default ``--warmup-epochs`` of an ``epochs``-epoch run: a tenth of it, at most `MAX_WARMUP_EPOCHS`."""
+    return min(MAX_WARMUP_EPOCHS, epochs // 10)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides what a training run computes (its options minus where and how fast it runs).
+
+    Attributes:
+        model: Model name in timm's registry.
+        dataset: ``"cifar10"``, ``"cifar100"`` or ``"imagefolder"``.
+        epochs: Passes over the train images.
+        batch_size: Images per step, over all processes of a distributed run.
+        lr: Peak learning rate.
+        momentum: Nesterov momentum.
+        wd: Weight decay of convolution and linear weights.
+        warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay (``None``:
+            `default_warmup_epochs`).
+        label_smoothing: Label smoothing of the training loss.
+        ema_decay: Decay of the weights' EMA; 0 keeps no EMA.
+        cutout: Side of the cutout square; 0 turns cutout off (CIFAR only).
+        sync_bn: BatchNorm statistics over the global batch of a distributed run (CUDA only).
+        precision: ``"bf16"`` (autocast) or ``"fp32"``; ``resnet-zoo train`` resolves ``--precision auto`` for
+            its device (`resnet_zoo.precision.resolve_precision`).
+        seed: Seed of the initialisation, the order and the augmentations.
+        subset: Train on the first ``subset`` train images only (``None``: all).
+        test_subset: Evaluate on the first ``test_subset`` test images only (``None``: all).
+
+    Raises:
+        ZooError: If the model is not a resnet_zoo model, the dataset is unknown, or a value is out of range.
+    """
+
+    model: str = "cifar_resnet56"
+    dataset: str = "cifar10"
+    epochs: int = 200
+    batch_size: int = 512
+    lr: float = default_lr(512)
+    momentum: float = 0.9
+    wd: float = 5e-4
+    warmup_epochs: Optional[int] = None
+    label_smoothing: float = 0.1
+    ema_decay: float = 0.999
+    cutout: int = 0
+    sync_bn: bool = False
+    precision: str = "fp32"
+    seed: int = 0
+    subset: Optional[int] = None
+    test_subset: Optional[int] = None
+
+    def __post_init__(self):
+        check_model_name(self.model)
+        check_dataset(self.dataset)
+        if self.warmup_epochs is None:
+            object.__setattr__(self, "warmup_epochs", default_warmup_epochs(self.epochs))
+        checks = [
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.lr > 0, "--lr must be positive"),
+            (0 <= self.momentum < 1, "--momentum must lie in [0, 1)"),
+            (self.wd >= 0, "--wd must not be negative"),
+            (0 <= self.warmup_epochs < self.epochs, "--warmup-epochs must lie in [0, --epochs)"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must lie in [0, 1)"),
+            (0 <= self.ema_decay < 1, "--ema-decay must lie in [0, 1) (0: no EMA)"),
+            (self.cutout >= 0, "--cutout must not be negative"),
+            (self.precision in ("bf16", "fp32"), "--precision must be bf16 or fp32 (auto is resolved before)"),
+            (not (self.cutout and self.dataset == IMAGEFOLDER), "--cutout is for CIFAR, not an image folder"),
+            (self.subset is None or self.subset >= self.batch_size,
+             "--subset must hold at least one batch (--batch-size images)"),
+            (self.test_subset is None or self.test_subset >= 1, "--test-subset must be at least 1"),
+        ]
+        errors = [message for ok, message in checks if not ok]
+        if errors:
+            raise ZooError("; ".join(errors))
+
+    def lr_at(self, step: int, steps_per_epoch: int) -> float:
+        """Learning rate of optimisation step ``step`` (0-based): linear warmup, then cosine decay to 0."""
+        warmup = self.warmup_epochs * steps_per_epoch
+        if step < warmup:
+            return self.lr * (step + 1) / warmup
+        progress = (step - warmup) / (self.epochs * steps_per_epoch - warmup)
+        return self.lr * 0.5 * (1. + math.cos(math.pi * progress))
+
+
+def create_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> torch.optim.SGD:
+    """SGD with Nesterov momentum; weight decay on weights of rank > 1 only (not on BatchNorm or biases).
+
+    Args:
+        model: The model to optimise.
+        recipe: Supplies ``lr``, ``momentum`` and ``wd``.
+        fused: Use the fused CUDA implementation (one kernel for all parameters).
+    """
+    groups = param_groups_weight_decay(model, recipe.wd)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=True, fused=fused or None)
+
+
+class TrainStep:
+    """One optimisation step on a batch: forward and loss, backward, SGD update, EMA update.
+
+    With ``compile`` the forward and loss go through ``torch.compile`` (on CUDA in a single process in
+    ``"reduce-overhead"`` mode, so that forward and backward replay as CUDA graphs; under
+    DistributedDataParallel without CUDA graphs, as the gradients' all-reduce runs between them); without it the
+    step is plain eager PyTorch.
+
+    Args:
+        model: The model being trained (in train mode), possibly wrapped in DistributedDataParallel.
+        optimizer: Its optimizer; the step sets every group's learning rate.
+        ema: The EMA of the model's weights, or ``None``.
+        label_smoothing: Label smoothing of the cross-entropy loss.
+        dtype: Autocast dtype, or ``None`` for the model's own precision.
+        compile: Compile the forward and loss.
+    """
+
+    def __init__(
+            self,
+            model: nn.Module,
+            optimizer: torch.optim.Optimizer,
+            ema: Optional[ModelEmaV3],
+            label_smoothing: float = 0.,
+            dtype: Optional[torch.dtype] = None,
+            compile: bool = False,
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.ema = ema
+        self.dtype = dtype
+        self.compile = compile
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.forward = self._forward
+        if compile:
+            distributed = isinstance(model, DistributedDataParallel)
+            graphs = next(model.parameters()).is_cuda and not distributed
+            self.forward = torch.compile(self._forward, fullgraph=not distributed,
+                                         mode="reduce-overhead" if graphs else None)
+
+    def _forward(self, images: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(images.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            logits = self.model(images)
+        return self.criterion(logits.float(), labels), (logits.argmax(dim=1) == labels).sum()
+
+    def __call__(
+            self,
+            images: torch.Tensor,
+            labels: torch.Tensor,
+            lr: float,
+            step: int,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Take the step.
+
+        Args:
+            images: Normalised batch.
+            labels: Its labels.
+            lr: Learning rate of this step.
+            step: Number of steps taken including this one (drives the EMA warmup).
+
+        Returns:
+            ``(loss, number of correct top-1 predictions)``, on the device; nothing waits for it.
+        """
+        if self.compile:
+            torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs are consumed
+        loss, correct = self.forward(images, labels)
+        loss.backward()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(unwrap_model(self.model), step=step)
+        return loss.detach(), correct
+
+
+@dataclass
+class Training:
+    """The state a run updates, built by `build_training`; a checkpoint holds all of it.
+
+    Attributes:
+        recipe: The recipe.
+        device: Where it trains.
+        model: The model being trained (not wrapped).
+        ema: EMA of its weights (``None`` when ``recipe.ema_decay`` is 0).
+        optimizer: Its optimizer.
+        generator: Source of the order and augmentations of the train batches, alike in every process.
+        step: The training step (through DistributedDataParallel in a distributed run).
+        ranks: This process's place in the run.
+    """
+
+    recipe: Recipe
+    device: torch.device
+    model: nn.Module
+    ema: Optional[ModelEmaV3]
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    step: TrainStep
+    ranks: Ranks = Ranks()
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The model that is evaluated and exported: the EMA model if there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def evaluate(self, loader: Loader) -> EvalMetrics:
+        """Metrics of `eval_model` over ``loader``, computed as ``validate --precision`` at the run's precision
+        computes them (`resnet_zoo.precision.inference_model`), so that ``validate`` reproduces the log."""
+        model, mode = self.eval_model, self.eval_model.training
+        try:
+            network, dtype = inference_model(model, self.recipe.precision, self.device)
+            return evaluate(network, loader, dtype)
+        finally:
+            model.train(mode)
+
+    def loaders(self, train: Split, test: Split, workers: int = 0) -> Tuple[Loader, Loader]:
+        """Train and test batches of this process on the training device, normalised with the model's
+        pretrained_cfg (``workers`` decode an image folder)."""
+        cfg = self.model.pretrained_cfg
+        return (
+            make_loader(train, self.recipe.batch_size, cfg, self.device, train=True, cutout=self.recipe.cutout,
+                        generator=self.generator, ranks=self.ranks, workers=workers, channels_last=True),
+            make_loader(test, EVAL_BATCH_SIZE, cfg, self.device, ranks=self.ranks, workers=workers,
+                        channels_last=True),
+        )
+
+    def state_tensors(self) -> Dict[str, torch.Tensor]:
+        """Model, EMA, optimizer and RNG states as checkpoint tensors
+        (`resnet_zoo.checkpoint.training_state_tensors`)."""
+        return training_state_tensors(self.model, self._ema_model, self.optimizer, self.generator, self.device)
+
+    def load_state_tensors(self, tensors: Dict[str, torch.Tensor]) -> None:
+        """Restore what `state_tensors` returned (the recipe and device type must be the same)."""
+        load_training_state(tensors, self.model, self._ema_model, self.optimizer, self.generator, self.device)
+
+    @property
+    def _ema_model(self) -> Optional[nn.Module]:
+        return self.ema.module if self.ema is not None else None
+
+
+def build_training(
+        recipe: Recipe,
+        device: torch.device,
+        compile: Optional[bool] = None,
+        classes: Optional[Sequence[str]] = None,
+        ranks: Ranks = Ranks(),
+) -> Training:
+    """The model, EMA, optimizer, generator and step of ``recipe`` on ``device``, initialised from its seed.
+
+    Args:
+        recipe: The recipe.
+        device: Where to train; the model is channels_last, in autocast at ``recipe.precision``, and on CUDA
+            the step uses fused SGD.
+        compile: Compile the step (``None``: on CUDA only).
+        classes: Class names of the dataset, recorded in the model's pretrained_cfg (and so in its export);
+            required for an image folder.
+        ranks: This process's place in the run; with more than one process (in the process group of
+            `resnet_zoo.distributed.init_process_group`) the step goes through DistributedDataParallel.
+
+    Raises:
+        ZooError: If ``recipe.sync_bn`` is asked for off CUDA.
+    """
+    cuda = device.type == "cuda"
+    if recipe.sync_bn and not cuda:
+        raise ZooError("--sync-bn needs CUDA: torch's SyncBatchNorm runs on GPUs only")
+    torch.manual_seed(recipe.seed)
+    model = create_model_for(recipe.model, recipe.dataset, classes=classes)
+    model.to(device, memory_format=torch.channels_last)
+    ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True, warmup_power=3 / 4) if recipe.ema_decay else None
+    if recipe.sync_bn:  # after the EMA copy, which keeps plain BatchNorm
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    optimizer = create_optimizer(model, recipe, fused=cuda)
+    generator = torch.Generator(device=generator_device(recipe.dataset, device))
+    generator.manual_seed(recipe.seed)
+    network = model
+    if ranks.world_size > 1:
+        network = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    step = TrainStep(network, optimizer, ema, recipe.label_smoothing, autocast_dtype(recipe.precision),
+                     compile=cuda if compile is None else compile)
+    return Training(recipe, device, model, ema, optimizer, generator, step, ranks)
+
+
+def train_one_epoch(
+        training: Training,
+        loader: Loader,
+        epoch: int,
+        progress: Optional[tqdm] = None,
+) -> Dict[str, float]:
+    """One pass over ``loader``, following the recipe's learning-rate schedule.
+
+    Args:
+        training: What to train.
+        loader: Training batches (every epoch has ``len(loader)`` steps).
+        epoch: Index of the epoch, from 0 (places the steps in the schedule).
+        progress: Bar advanced by the images of each step.
+
+    Returns:
+        ``train_loss`` (mean over steps and processes), ``lr`` (of the last step), ``train_top1`` (percent, on
+        the augmented batches of all processes) and ``img_per_s`` (of all processes).
+    """
+    steps = len(loader)
+    loss_sum = torch.zeros((), device=training.device)
+    correct = torch.zeros((), dtype=torch.int64, device=training.device)
+    lr = float("nan")
+    start = time.perf_counter()
+    for i, (images, labels) in enumerate(loader):
+        step = epoch * steps + i
+        lr = training.recipe.lr_at(step, steps)
+        loss, hits = training.step(images, labels, lr, step + 1)
+        loss_sum += loss
+        correct += hits
+        if progress is not None:
+            progress.update(loader.batch_size)
+    loss_total, correct_total = all_reduce_sum(torch.stack([loss_sum.double(), correct.double()])).tolist()
+    seen = steps * loader.batch_size  # global batches
+    return dict(train_loss=loss_total / (steps * training.ranks.world_size), lr=lr,
+                train_top1=100. * correct_total / seen, img_per_s=seen / (time.perf_counter() - start))
