@@ -171,15 +171,6 @@ class PadShortcut(nn.Module):
         return f"stride={self.stride}, pad=({self.pad_front}, {self.pad_back})"
 
 
-def check_shortcut(shortcut: str) -> str:
-    """Return ``shortcut`` if it is a valid shortcut type, else raise ``ValueError`` naming the valid ones."""
-    if shortcut not in SHORTCUTS:
-        raise ValueError(
-            f"unknown shortcut type {shortcut!r}; valid: 'A' (zero-padded identity, no parameters) "
-            f"or 'B' (1x1 conv + BN projection)")
-    return shortcut
-
-
 def make_shortcut(
         shortcut: str,
         in_chs: int,
@@ -191,8 +182,13 @@ def make_shortcut(
     """Shortcut for a block whose input is ``in_chs`` channels and output ``out_chs`` at ``stride``.
 
     Returns ``None`` (identity) when the shape does not change, else the shortcut of type ``shortcut``.
+
+    Raises:
+        ValueError: If ``shortcut`` is not one of `SHORTCUTS`, naming the valid ones.
     """
-    check_shortcut(shortcut)
+    if shortcut not in SHORTCUTS:
+        raise ValueError(f"unknown shortcut type {shortcut!r}; valid: 'A' (zero-padded identity, no parameters) "
+                         f"or 'B' (1x1 conv + BN projection)")
     if stride == 1 and in_chs == out_chs:
         return None
     if shortcut == "A":

@@ -1,6 +1,6 @@
-"""Creating and loading the zoo's models for a task: the device, a checked model name, a model shaped for a
-dataset, and a model with the weights to evaluate (pretrained, a Hub folder, a weights file or a training
-checkpoint). ``validate``, ``predict`` and ``train`` all create their models here.
+"""Creating and loading the zoo's models for a task: the device, a model shaped for a dataset, and a model with
+the weights to evaluate (pretrained, a Hub folder, a weights file or a training checkpoint), each name checked by
+`resnet_zoo.weights.check_model_name`. ``validate``, ``predict`` and ``train`` all create their models here.
 """
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -12,7 +12,7 @@ import torch.nn as nn
 from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
 from .datasets import dataset_title, model_overlay
 from .errors import WeightsError, ZooError
-from .weights import is_zoo_model
+from .weights import check_model_name
 
 
 def resolve_device(name: Optional[str] = None) -> torch.device:
@@ -30,13 +30,6 @@ def resolve_device(name: Optional[str] = None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ZooError(f"--device {name} asked for CUDA, but torch sees no CUDA device")
     return device
-
-
-def check_model_name(name: str) -> None:
-    """Raise `ZooError` (listing the zoo's CIFAR models) unless ``name`` is a model registered by resnet_zoo."""
-    if not is_zoo_model(name):
-        raise ZooError(f"{name!r} is not a resnet-zoo model; the CIFAR ones: "
-                       f"{', '.join(timm.list_models('cifar_resnet*'))}")
 
 
 def create_model_for(

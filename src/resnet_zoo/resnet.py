@@ -14,12 +14,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import SelectAdaptivePool2d
-from timm.models import build_model_with_cfg, checkpoint_seq, is_model, register_model
-from timm.models._features import feature_take_indices
-from timm.models._pretrained import DefaultCfg, PretrainedCfg
+from timm.models import (
+    DefaultCfg, PretrainedCfg, build_model_with_cfg, checkpoint_seq, get_arch_pretrained_cfgs, is_model,
+    model_entrypoint, register_model, resolve_pretrained_cfg,
+)
+from timm.models._features import feature_take_indices  # not exported; timm's own models import it from here
 
-from .blocks import BasicBlock, Block, Bottleneck, DeviceLike, check_input, check_shortcut, make_stage
-from .errors import WeightsError
+from .blocks import BasicBlock, Block, Bottleneck, DeviceLike, check_input, make_stage
+from .errors import WeightsError, ZooError
 from .pretrained import TAGS, cifar_cfg, hub_id, imagenet_cfg, tag_model_args
 
 __all__ = ["ResNet"]
@@ -74,7 +76,6 @@ class ResNet(nn.Module):
         if len(layers) not in (3, 4) or len(channels) != len(layers):
             raise ValueError(f"need 3 or 4 stages with one channel count each, got layers={layers}, "
                              f"channels={channels}")
-        check_shortcut(shortcut)
         dd = dict(device=device, dtype=dtype)
         self.num_classes = num_classes
         self.in_chans = in_chans
@@ -215,7 +216,7 @@ class ResNet(nn.Module):
         Args:
             x: Input images.
             indices: Take the last ``n`` features if int, all if ``None``, or those at the given indices.
-            norm: Unused (ResNet has no final norm); kept for timm's API.
+            norm: Nothing to apply: a ResNet has no norm after its last stage (kept for timm's API).
             stop_early: Stop after the last requested feature.
             output_fmt: Only ``"NCHW"``.
             intermediates_only: Return only the intermediate features.
@@ -247,7 +248,11 @@ class ResNet(nn.Module):
             prune_norm: bool = False,
             prune_head: bool = True,
     ) -> List[int]:
-        """Drop the stages (and, if ``prune_head``, the head) not needed for the features at ``indices``."""
+        """Drop the stages (and, if ``prune_head``, the head) not needed for the features at ``indices``.
+
+        ``prune_norm`` has nothing to act on: a ResNet has no norm after its last stage (as timm's own ResNet,
+        which ``features_only=True, feature_cls="getter"`` prunes with ``prune_norm=True``).
+        """
         take_indices, max_index = feature_take_indices(len(self.feature_info), indices)
         for name in self.stage_names[max_index:]:
             setattr(self, name, nn.Sequential())  # empty, so forward and checkpoint_seq still iterate it
@@ -275,8 +280,13 @@ IMAGENET_LAYOUTS = {
 }
 """ImageNet ResNet depth -> (block, blocks per stage), as torchvision."""
 
-MODELS = (*(f"cifar_resnet{depth}" for depth in CIFAR_DEPTHS), *(f"zoo_resnet{depth}" for depth in IMAGENET_LAYOUTS))
-"""The zoo's models, by the names they are registered under in timm."""
+CIFAR_MODELS = tuple(f"cifar_resnet{depth}" for depth in CIFAR_DEPTHS)
+"""The CIFAR family, by the names it is registered under in timm."""
+IMAGENET_MODELS = tuple(f"zoo_resnet{depth}" for depth in IMAGENET_LAYOUTS)
+"""The ImageNet family, by the names it is registered under in timm."""
+MODELS = CIFAR_MODELS + IMAGENET_MODELS
+"""The zoo's models: every check and test of a model name reads this registry (`resnet_zoo.weights.is_zoo_model`,
+`resnet_zoo.weights.check_model_name`)."""
 
 PRETRAINED = (
     "cifar_resnet20.rz_cifar10",
@@ -316,9 +326,7 @@ def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs
     ``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/``, else the Hub) and `resnet_zoo.weights.check_pretrained` reports
     weights that do not fit as one `WeightsError`.
     """
-    from timm.models._builder import resolve_pretrained_cfg
-
-    from .weights import check_pretrained, finish_pretrained_cfg, pretrained_overlay
+    from .weights import check_pretrained, finish_pretrained_cfg, pretrained_overlay  # weights imports this module
     cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
     model_args = dict(model_args, **tag_model_args(cfg.tag))
     if pretrained:
@@ -326,7 +334,8 @@ def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs
             raise _no_weights_error(variant, cfg)
         kwargs["pretrained_cfg_overlay"] = pretrained_overlay(
             variant, cfg, kwargs.get("pretrained_cfg_overlay"), kwargs.get("cache_dir"))
-    feature_cfg = dict(out_indices=tuple(range(len(model_args["layers"]) + 1)))  # stem + each stage
+    feature_cfg = dict(out_indices=tuple(range(len(model_args["layers"]) + 1)),  # stem + each stage
+                       **kwargs.pop("feature_cfg", None) or {})
     model = build_model_with_cfg(
         ResNet, variant, pretrained, pretrained_filter_fn=check_pretrained, feature_cfg=feature_cfg,
         **dict(model_args, **kwargs))
@@ -337,15 +346,18 @@ def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs
 
 def list_pretrained_tags(variant: str) -> List[str]:
     """Names ``variant.tag`` of the registered weights of ``variant``, its default first (timm's order)."""
-    from timm.models import get_arch_pretrained_cfgs
     return [name for name, cfg in get_arch_pretrained_cfgs(variant).items() if cfg.has_weights]
 
 
 def _register(fn: Callable[..., ResNet]) -> Callable[..., ResNet]:
-    """``register_model`` that refuses to replace a model timm (or anyone) already registered."""
+    """``register_model`` that refuses to replace a model timm (or anyone) already registered.
+
+    Raises:
+        ZooError: If timm already has a model named like ``fn``, naming the module that registered it.
+    """
     if is_model(fn.__name__):
-        raise RuntimeError(f"model name {fn.__name__!r} is already registered in timm; resnet_zoo will not "
-                           f"replace it")
+        raise ZooError(f"model name {fn.__name__!r} is already registered in timm by "
+                       f"{model_entrypoint(fn.__name__).__module__}; resnet_zoo will not replace it")
     return register_model(fn)
 
 
@@ -377,12 +389,12 @@ def _registry_cfgs(families: Mapping[str, Callable[..., Dict[str, Any]]]) -> Dic
     """`_cfgs` of every model name -> family cfg; `PRETRAINED` naming another model or an unknown tag is an error."""
     unknown = [n for n in PRETRAINED if n.partition(".")[0] not in families or n.partition(".")[2] not in TAGS]
     if unknown:
-        raise RuntimeError(f"PRETRAINED names weights of unknown models or tags: {', '.join(unknown)}")
+        raise WeightsError(f"PRETRAINED names weights of unknown models or tags: {', '.join(unknown)}")
     return {model: _cfgs(model, family_cfg) for model, family_cfg in families.items()}
 
 
-default_cfgs = _registry_cfgs({**{f"cifar_resnet{d}": cifar_cfg for d in CIFAR_DEPTHS},
-                                **{f"zoo_resnet{d}": imagenet_cfg for d in IMAGENET_LAYOUTS}})
+default_cfgs = _registry_cfgs({**dict.fromkeys(CIFAR_MODELS, cifar_cfg),
+                                **dict.fromkeys(IMAGENET_MODELS, imagenet_cfg)})
 
 
 @_register

@@ -18,16 +18,16 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
-from timm.models import get_arch_name, is_model
-from timm.models._pretrained import PretrainedCfg
+from timm.models import PretrainedCfg, create_model, get_arch_name
 
-from .errors import WeightsError
-from .resnet import MODELS
+from . import __version__
+from .errors import WeightsError, ZooError
+from .resnet import CIFAR_MODELS, IMAGENET_MODELS, MODELS
 
 __all__ = [
-    "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "is_zoo_model", "read_weight_map", "weight_files",
-    "read_metadata", "read_state_dict", "check_state_dict", "check_pretrained", "pretrained_overlay",
-    "finish_pretrained_cfg", "infer_model_args", "build_from_state_dict",
+    "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "is_zoo_model", "check_model_name",
+    "read_weight_map", "weight_files", "read_metadata", "read_state_dict", "check_state_dict", "check_pretrained",
+    "pretrained_overlay", "finish_pretrained_cfg", "infer_model_args", "build_from_state_dict",
 ]
 
 WEIGHTS_ENV = "RESNET_ZOO_WEIGHTS"
@@ -49,8 +49,15 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def is_zoo_model(name: str) -> bool:
-    """Whether ``name`` is a model registered by resnet_zoo (not by timm or another package)."""
-    return is_model(name) and get_arch_name(name) in MODELS
+    """Whether ``name`` (with or without a ``.tag``) is one of the zoo's `resnet_zoo.resnet.MODELS`."""
+    return get_arch_name(name) in MODELS
+
+
+def check_model_name(name: str) -> None:
+    """Raise `ZooError`, naming the zoo's models by family, unless ``name`` is one of them (see `is_zoo_model`)."""
+    if not is_zoo_model(name):
+        raise ZooError(f"{name!r} is not a resnet-zoo model; the CIFAR ones: {', '.join(CIFAR_MODELS)}; "
+                       f"the ImageNet ones: {', '.join(IMAGENET_MODELS)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -258,7 +265,6 @@ def _download(hub_id: str, filename: Optional[str], cache_dir: Optional[PathLike
     from huggingface_hub import hf_hub_download
     from huggingface_hub.utils import EntryNotFoundError
 
-    from . import __version__
     repo_id, _, revision = hub_id.partition("@")
     fetch = partial(hf_hub_download, repo_id, revision=revision or None, cache_dir=cache_dir,
                     library_name="resnet-zoo", library_version=__version__)
@@ -380,13 +386,11 @@ def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor
         The model (in eval mode) made by ``timm.create_model``, holding the weights.
 
     Raises:
-        WeightsError: If ``model_name`` is not a resnet_zoo model or the weights do not fit it.
+        ZooError: If ``model_name`` is not a resnet_zoo model (see `check_model_name`).
+        WeightsError: If the weights do not fit it.
     """
-    import timm
-    if not is_zoo_model(model_name):
-        raise WeightsError(f"{model_name!r} is not a resnet_zoo model; choose one of "
-                           f"{', '.join(n for n in timm.list_models() if is_zoo_model(n))}")
-    model = timm.create_model(model_name, **infer_model_args(state_dict))
+    check_model_name(model_name)
+    model = create_model(model_name, **infer_model_args(state_dict))
     check_state_dict({k: tuple(v.shape) for k, v in state_dict.items()},
                      {k: tuple(v.shape) for k, v in model.state_dict().items()},
                      source=source, architecture=model_name)
