@@ -1,7 +1,8 @@
 """Benchmark options and fixtures: the device, the sizes chosen for it, and the versions recorded in the JSON.
 
-``benchmarks/`` is not a package: this file puts its folder on ``sys.path`` so that every benchmark file can
-``import reference`` (the plain CIFAR ResNet-56 that all ratios are measured against) and ``bench_setup``.
+``benchmarks/`` is not a package: this file puts its folder and ``tests/`` on ``sys.path`` so that every benchmark
+file can import ``bench_setup`` and ``reference_resnet`` (the reference CIFAR ResNet that the tests check the zoo
+against, and that all ratios are measured against).
 """
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ import torchvision
 
 import resnet_zoo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCHMARKS = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCHMARKS), str(BENCHMARKS.parent / "tests")]
 
 from bench_setup import BenchSetup, device_name  # noqa: E402  (needs the path above)
 

@@ -1,4 +1,4 @@
-"""Throughput of every resnet_zoo model next to timm, torchvision and the plain reference, in one run.
+"""Throughput of every resnet_zoo model next to timm, torchvision and the reference CIFAR ResNet-56, in one run.
 
 Each benchmark times one training step (forward, backward, optimizer step) or one inference call on a fixed
 random batch, with the device synchronised before and after each timed call. Variants: fp32, or bf16 autocast
@@ -15,12 +15,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 from bench_setup import CIFAR, IMAGENET, NUM_CLASSES, BenchSetup
-from reference import PlainCifarResNet
+from reference_resnet import CifarResNet
 
 import resnet_zoo
-
-ZOO_MODELS = [f"cifar_resnet{d}" for d in (20, 32, 44, 56, 110, 1202)] + \
-             [f"zoo_resnet{d}" for d in (18, 34, 50, 101, 152)]
+from resnet_zoo.resnet import CIFAR_MODELS, MODELS
 PRECISIONS = ("fp32", "bf16")
 """``bf16`` means bf16 autocast with channels_last model and inputs."""
 MODES = ("eager", "compile")
@@ -36,15 +34,15 @@ class Subject(NamedTuple):
     @property
     def fusable(self) -> bool:
         """Whether `resnet_zoo.fuse_bn` applies (resnet_zoo models only)."""
-        return self.name in ZOO_MODELS
+        return self.name in MODELS
 
 
 def zoo_subject(name: str) -> Subject:
-    return Subject(name, CIFAR if name.startswith("cifar") else IMAGENET, lambda: timm.create_model(name))
+    return Subject(name, CIFAR if name in CIFAR_MODELS else IMAGENET, lambda: timm.create_model(name))
 
 
-SUBJECTS = [zoo_subject(name) for name in ZOO_MODELS] + [
-    Subject("reference_resnet56", CIFAR, PlainCifarResNet),
+SUBJECTS = [zoo_subject(name) for name in MODELS] + [
+    Subject("reference_resnet56", CIFAR, CifarResNet),
     Subject("timm_resnet18", IMAGENET, lambda: timm.create_model("resnet18")),
     Subject("timm_resnet50", IMAGENET, lambda: timm.create_model("resnet50")),
     Subject("torchvision_resnet50", IMAGENET, torchvision.models.resnet50),

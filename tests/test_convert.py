@@ -7,7 +7,6 @@ import pytest
 import timm
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torchvision
 from huggingface_hub import ModelCard
 from safetensors.torch import save_file
@@ -17,6 +16,8 @@ from resnet_zoo.cli import main
 from resnet_zoo.convert import convert, read_checkpoint
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import verify
+
+from reference_resnet import CifarResNet
 
 
 @torch.no_grad()
@@ -45,54 +46,6 @@ def assert_same_up_to_pooling(actual: torch.Tensor, expected: torch.Tensor) -> N
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6)
 
 
-class Shortcut(nn.Module):
-    """Option A of the widely used CIFAR reproduction: subsample, zero-pad ``pad`` channels on each side."""
-
-    def __init__(self, pad: int):
-        super().__init__()
-        self.pad = pad
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-
-
-class ReproBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int, option: str):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes:
-            self.shortcut = Shortcut(planes // 4) if option == "A" else nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class ReproResNet(nn.Module):
-    """The CIFAR ResNet-(6n+2) of the widely used reproduction: ``layer1..3``, ``shortcut``, ``linear``."""
-
-    def __init__(self, n: int, option: str, num_classes: int = 10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        in_planes = 16
-        for i, planes in enumerate((16, 32, 64)):
-            blocks = [ReproBlock(in_planes if j == 0 else planes, planes, 2 if i and j == 0 else 1, option)
-                      for j in range(n)]
-            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
-            in_planes = planes
-        self.linear = nn.Linear(64, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layer3(self.layer2(self.layer1(F.relu(self.bn1(self.conv1(x))))))
-        return self.linear(F.avg_pool2d(out, out.size()[3]).flatten(1))
-
-
 def test_torchvision_resnet50_round_trips_to_identical_outputs(tmp_path):
     reference = randomize(torchvision.models.resnet50())
     torch.save(reference.state_dict(), tmp_path / "resnet50.pth")
@@ -113,7 +66,7 @@ def test_timm_training_checkpoint_round_trips(tmp_path):
 
 @pytest.mark.parametrize("option", ["A", "B"])
 def test_cifar_reproduction_checkpoint_round_trips(tmp_path, option):
-    reference = randomize(ReproResNet(3, option))
+    reference = randomize(CifarResNet(3, option))
     state_dict = nn.DataParallel(reference).state_dict()
     for key in [k for k in state_dict if k.endswith("num_batches_tracked")]:
         del state_dict[key]  # as saved by PyTorch < 0.4.1
@@ -127,7 +80,7 @@ def test_cifar_reproduction_checkpoint_round_trips(tmp_path, option):
 
 
 def test_safetensors_checkpoint_with_a_linear_head(tmp_path):
-    reference = randomize(ReproResNet(3, "B", num_classes=100))
+    reference = randomize(CifarResNet(3, "B", num_classes=100))
     save_file(reference.state_dict(), tmp_path / "r.safetensors")
     folder = convert(tmp_path / "r.safetensors", tmp_path / "out", model="cifar_resnet20", tag="repro_c100")
     loaded = load(folder)
@@ -163,7 +116,7 @@ def test_unusable_checkpoints_are_reported(tmp_path, content, message):
 
 
 def test_convert_command(tmp_path, capsys):
-    torch.save({"state_dict": randomize(ReproResNet(3, "A")).state_dict()}, tmp_path / "r.pth")
+    torch.save({"state_dict": randomize(CifarResNet(3, "A")).state_dict()}, tmp_path / "r.pth")
     out = tmp_path / "hub" / "cifar_resnet20.repro"
     assert main(["convert", str(tmp_path / "r.pth"), str(out), "--model", "cifar_resnet20", "--tag", "repro",
                  "--dataset", "cifar10", "--top1", "91.73", "--top5", "99.7", "--max-shard-size", "500KB"]) == 0
@@ -179,7 +132,7 @@ def test_convert_command(tmp_path, capsys):
 def test_convert_credits_weights_made_elsewhere(tmp_path):
     """Their normalisation, licence and origin go into config.json; credit, reported top-1 and licence text into
     the card, with the licence as its front matter's."""
-    reference = randomize(ReproResNet(3, "A"))
+    reference = randomize(CifarResNet(3, "A"))
     torch.save({"state_dict": nn.DataParallel(reference).state_dict()}, tmp_path / "r.th")
     licence = "Copyright (c) 2018, Someone\n\nRedistributions must retain this notice.\n"
     (tmp_path / "LICENSE").write_text(licence)
@@ -207,7 +160,7 @@ def test_convert_credits_weights_made_elsewhere(tmp_path):
 
 
 def test_convert_refuses_an_unreadable_licence_file(tmp_path, capsys):
-    torch.save(randomize(ReproResNet(3, "A")).state_dict(), tmp_path / "r.pth")
+    torch.save(randomize(CifarResNet(3, "A")).state_dict(), tmp_path / "r.pth")
     assert main(["convert", str(tmp_path / "r.pth"), str(tmp_path / "out"), "--model", "cifar_resnet20",
                  "--tag", "ext", "--license-file", str(tmp_path / "LICENSE")]) == 1
     assert capsys.readouterr().err == \
