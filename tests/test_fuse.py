@@ -6,13 +6,11 @@ import torch.nn as nn
 
 import resnet_zoo
 from resnet_zoo import BasicBlock, Bottleneck, fuse_bn
-
-MODELS = [f"cifar_resnet{d}" for d in (20, 32, 44, 56, 110, 1202)] + \
-         [f"zoo_resnet{d}" for d in (18, 34, 50, 101, 152)]
+from resnet_zoo.resnet import CIFAR_MODELS, MODELS
 
 
 def input_for(name: str, batch: int = 2) -> torch.Tensor:
-    size = 32 if name.startswith("cifar") else 64
+    size = 32 if name in CIFAR_MODELS else 64
     return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(1))
 
 

@@ -1,45 +1,63 @@
 """The two model families: exact architecture, reference equivalence, and timm's model API."""
 import pickle
+from functools import partial
 
 import pytest
 import timm
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torchvision
+from timm.models import group_parameters, model_entrypoint
 
 import resnet_zoo
 from resnet_zoo import PadShortcut, ResNet
-from resnet_zoo.errors import WeightsError
+from resnet_zoo.errors import WeightsError, ZooError
+from resnet_zoo.resnet import CIFAR_MODELS, IMAGENET_MODELS, MODELS, _register
+from resnet_zoo.weights import check_model_name, is_zoo_model
 
-CIFAR = ["cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56", "cifar_resnet110",
-         "cifar_resnet1202"]
-IMAGENET = ["zoo_resnet18", "zoo_resnet34", "zoo_resnet50", "zoo_resnet101", "zoo_resnet152"]
+from reference_resnet import CifarResNet
 
-# shortcut A: the paper's counts as reproduced by the widely used CIFAR reference implementation
-PARAMS_A = dict(zip(CIFAR, [269_722, 464_154, 658_586, 853_018, 1_727_962, 19_421_274]))
+# in the registry's order; shortcut A: the paper's counts as reproduced by the widely used CIFAR reference
+PARAMS_A = dict(zip(CIFAR_MODELS, [269_722, 464_154, 658_586, 853_018, 1_727_962, 19_421_274], strict=True))
 # shortcut B adds two bias-free 1x1 projections + BN: (16*32 + 2*32) + (32*64 + 2*64) = 2,752
-PARAMS_B = dict(zip(CIFAR, [272_474, 466_906, 661_338, 855_770, 1_730_714, 19_424_026]))
-PARAMS_TORCHVISION = dict(zip(IMAGENET, [11_689_512, 21_797_672, 25_557_032, 44_549_160, 60_192_808]))
+PARAMS_B = dict(zip(CIFAR_MODELS, [272_474, 466_906, 661_338, 855_770, 1_730_714, 19_424_026], strict=True))
+PARAMS_TORCHVISION = dict(zip(IMAGENET_MODELS, [11_689_512, 21_797_672, 25_557_032, 44_549_160, 60_192_808],
+                              strict=True))
 
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def test_registered_names():
-    assert timm.list_models("cifar_resnet*") == CIFAR
-    assert timm.list_models("zoo_resnet*") == IMAGENET
-    for name in CIFAR + IMAGENET:
-        assert timm.models.model_entrypoint(name).__module__ == "resnet_zoo.resnet"
+def test_registry_holds_the_papers_depths_and_timm_has_them_all():
+    """The one hand-typed model list: the depths of He et al. (2016), CIFAR (§4.2) and ImageNet (Table 1)."""
+    assert MODELS == ("cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56", "cifar_resnet110",
+                      "cifar_resnet1202", "zoo_resnet18", "zoo_resnet34", "zoo_resnet50", "zoo_resnet101",
+                      "zoo_resnet152")
+    assert timm.list_models("cifar_resnet*") + timm.list_models("zoo_resnet*") == list(MODELS)
+    assert {model_entrypoint(name).__module__ for name in MODELS} == {"resnet_zoo.resnet"}
 
 
-def test_timm_names_are_not_replaced():
-    # resnet_zoo registers only new names: timm's own resnet50 is still timm's
-    assert timm.models.model_entrypoint("resnet50").__module__ == "timm.models.resnet"
+def test_registering_a_name_timm_already_has_is_refused():
+    def resnet50(pretrained: bool = False, **kwargs) -> ResNet:
+        raise AssertionError("never registered, never called")
+
+    with pytest.raises(ZooError, match=r"^model name 'resnet50' is already registered in timm by "
+                                       r"timm\.models\.resnet; resnet_zoo will not replace it$"):
+        _register(resnet50)
+    assert model_entrypoint("resnet50").__module__ == "timm.models.resnet"
 
 
-@pytest.mark.parametrize("name", CIFAR)
+def test_names_outside_the_registry_are_refused_naming_its_models():
+    assert is_zoo_model("cifar_resnet56") and is_zoo_model("cifar_resnet20.rz_cifar10")
+    assert not is_zoo_model("resnet50") and not is_zoo_model("cifar_resnet21")
+    with pytest.raises(ZooError) as error:
+        check_model_name("cifar_resnet21")
+    assert str(error.value) == (f"'cifar_resnet21' is not a resnet-zoo model; the CIFAR ones: "
+                                f"{', '.join(CIFAR_MODELS)}; the ImageNet ones: {', '.join(IMAGENET_MODELS)}")
+
+
+@pytest.mark.parametrize("name", CIFAR_MODELS)
 def test_cifar_param_counts(name):
     assert n_params(timm.create_model(name, shortcut="A")) == PARAMS_A[name]
     assert n_params(timm.create_model(name)) == PARAMS_B[name]
@@ -56,7 +74,7 @@ def test_shortcut_b_is_default_and_bias_free():
     assert not any(isinstance(m, nn.Conv2d) and m.bias is not None for m in model.modules())
 
 
-@pytest.mark.parametrize("name", IMAGENET)
+@pytest.mark.parametrize("name", IMAGENET_MODELS)
 def test_imagenet_param_counts(name):
     assert n_params(timm.create_model(name)) == PARAMS_TORCHVISION[name]
 
@@ -69,79 +87,40 @@ def test_bottleneck_projects_in_first_stage():
     assert model.layer1[0].conv2.stride == (1, 1) and model.layer2[0].conv2.stride == (2, 2)  # v1.5: 3x3
 
 
-@pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
-def test_torchvision_state_dict_loads_strictly_and_matches(depth):
-    torch.manual_seed(depth)
-    ref = getattr(torchvision.models, f"resnet{depth}")().eval()
-    ours = timm.create_model(f"zoo_resnet{depth}", device="meta").eval()  # no init: every tensor is assigned
-    ours.load_state_dict(ref.state_dict(), strict=True, assign=True)
-    x = torch.randn(2, 3, 64, 64)
+def assert_same_outputs(ours: nn.Module, reference: nn.Module, size: int) -> None:
+    x = torch.randn(2, 3, size, size)
     with torch.no_grad():
-        assert (ours(x) - ref(x)).abs().max().item() < 1e-5
+        torch.testing.assert_close(ours(x), reference(x), rtol=0, atol=1e-5)
 
 
-def test_timm_resnet_state_dict_loads_strictly_and_matches():
+@pytest.mark.parametrize("name, build_reference", [
+    *(pytest.param(name, getattr(torchvision.models, name.removeprefix("zoo_")), id=f"torchvision-{name}")
+      for name in IMAGENET_MODELS),
+    pytest.param("zoo_resnet50", partial(timm.create_model, "resnet50"), id="timm-zoo_resnet50"),
+])
+def test_torchvision_and_timm_state_dicts_load_strictly_and_match(name, build_reference):
     torch.manual_seed(0)
-    ref = timm.create_model("resnet50").eval()
-    ours = timm.create_model("zoo_resnet50", device="meta").eval()
-    ours.load_state_dict(ref.state_dict(), strict=True, assign=True)
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        assert (ours(x) - ref(x)).abs().max().item() < 1e-5
+    reference = build_reference().eval()
+    ours = timm.create_model(name, device="meta").eval()  # no init: every tensor is assigned
+    ours.load_state_dict(reference.state_dict(), strict=True, assign=True)
+    assert_same_outputs(ours, reference, 64)
 
 
-class _ReferenceBlockA(nn.Module):
-    """Independent option-A BasicBlock in the style of the common CIFAR reproduction (lambda shortcut)."""
-
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.pad = stride != 1 or in_planes != planes
-        self.planes = planes
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        sc = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.planes // 4, self.planes // 4)) if self.pad else x
-        return F.relu(out + sc)
-
-
-class _ReferenceResNetA(nn.Module):
-    def __init__(self, n):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        blocks, in_planes = [], 16
-        for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            for i in range(n):
-                blocks.append(_ReferenceBlockA(in_planes, planes, stride if i == 0 else 1))
-                in_planes = planes
-        self.blocks = nn.Sequential(*blocks)
-        self.linear = nn.Linear(64, 10)
-
-    def forward(self, x):
-        out = self.blocks(F.relu(self.bn1(self.conv1(x))))
-        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
-
-
-def test_shortcut_a_matches_reference_implementation():
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_cifar_resnet_matches_the_reference_implementation(shortcut):
+    """Same tensors in the same order (under other names: ``shortcut``, ``linear``), same outputs."""
     torch.manual_seed(0)
-    ref = _ReferenceResNetA(3).eval()
-    for m in ref.modules():  # non-trivial BN statistics
+    reference = CifarResNet(3, shortcut).eval()
+    for m in reference.modules():  # non-trivial BN statistics
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 1.5)
             m.weight.data.uniform_(0.5, 1.5)
-    ours = timm.create_model("cifar_resnet20", shortcut="A").eval()
-    ref_tensors = list(ref.state_dict().values())
-    ours_sd = ours.state_dict()
-    assert [v.shape for v in ours_sd.values()] == [v.shape for v in ref_tensors]
-    ours.load_state_dict(dict(zip(ours_sd.keys(), ref_tensors)), strict=True)
-    x = torch.randn(4, 3, 32, 32)
-    with torch.no_grad():
-        assert (ours(x) - ref(x)).abs().max().item() < 1e-5
+    ours = timm.create_model("cifar_resnet20", shortcut=shortcut).eval()
+    tensors = list(reference.state_dict().values())
+    assert [v.shape for v in ours.state_dict().values()] == [v.shape for v in tensors]
+    ours.load_state_dict(dict(zip(ours.state_dict(), tensors)), strict=True)
+    assert_same_outputs(ours, reference, 32)
 
 
 def test_pad_shortcut_pads_both_sides():
@@ -174,11 +153,6 @@ def test_bad_input_names_expected_shape(shape):
         model(torch.randn(shape))
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, H, W\)"):
         model.forward_intermediates(torch.randn(shape))
-
-
-def test_unknown_model_is_an_error():
-    with pytest.raises(RuntimeError, match="Unknown model"):
-        timm.create_model("cifar_resnet21")
 
 
 def test_pretrained_without_weights_is_an_error():
@@ -230,7 +204,7 @@ def test_cifar_shapes_and_features():
     ("zoo_resnet50", [64, 256, 512, 1024, 2048], [32, 16, 8, 4, 2]),
 ])
 def test_features_only_and_intermediates(name, chs, shapes):
-    size = 32 if name.startswith("cifar") else 64
+    size = 32 if name in CIFAR_MODELS else 64
     x = torch.randn(2, 3, size, size)
     model = timm.create_model(name).eval()
     extractor = timm.create_model(name, features_only=True).eval()
@@ -245,6 +219,15 @@ def test_features_only_and_intermediates(name, chs, shapes):
     assert len(model.forward_intermediates(x, indices=2, intermediates_only=True)) == 2
     model.prune_intermediate_layers(indices=[1])
     assert model.forward_intermediates(x, indices=[1], intermediates_only=True)[0].shape[1] == chs[1]
+
+
+@pytest.mark.parametrize("norm", [False, True])
+def test_feature_getter_prunes_the_model_with_or_without_norm(norm):
+    """timm's getter prunes with ``prune_norm=not norm``: either way there is no final norm to drop or apply."""
+    extractor = timm.create_model("cifar_resnet20", features_only=True, feature_cls="getter", out_indices=(1, 2),
+                                  feature_cfg=dict(norm=norm)).eval()
+    assert [f.shape[1:] for f in extractor(torch.randn(2, 3, 32, 32))] == [(16, 32, 32), (32, 16, 16)]
+    assert len(extractor.model.layer3) == 0
 
 
 def test_reset_classifier_and_other_heads():
@@ -272,7 +255,6 @@ def test_grad_checkpointing_gives_same_outputs_and_grads():
 
 
 def test_group_matcher_covers_all_parameters():
-    from timm.models._manipulate import group_parameters
     model = timm.create_model("cifar_resnet20")
     groups = group_parameters(model, model.group_matcher(coarse=True))
     assert len(groups) == 5  # stem, 3 stages, head
