@@ -171,13 +171,13 @@ def test_failing_registration_warns_once_and_timm_still_works(wheel_venv, tmp_pa
         "    model=type(timm.create_model('resnet18')).__name__)))",
         env={"PYTHONPATH": str(tmp_path)})
     assert json.loads(proc.stdout) == dict(hooked=False, registered=False, model="ResNet")
-    warning = "RuntimeWarning: resnet_zoo's models are not registered in timm: importing resnet_zoo failed with " \
-              "ImportError: broken on purpose"
+    warning = "RuntimeWarning: resnet_zoo's models are not registered in timm: importing resnet_zoo.resnet failed " \
+              "with ImportError: broken on purpose"
     assert proc.stderr.count(warning) == 1
 
 
 def test_import_resnet_zoo_before_timm_registers_once(wheel_venv):
-    """resnet_zoo imports timm, so the hook's own ``import resnet_zoo`` re-enters a half-imported resnet_zoo."""
+    """Both the start-up hook and ``import resnet_zoo`` ask for registration: it runs once, when timm is imported."""
     state = wheel_venv.run_json(
         "import json, sys, warnings; warnings.simplefilter('error')\n"
         "import resnet_zoo, timm\n"

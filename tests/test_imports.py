@@ -1,0 +1,87 @@
+"""What importing resnet_zoo costs and registers: the package and its CLI load neither torch nor timm, and the
+models are registered in timm whichever of resnet_zoo's modules is imported first (see `resnet_zoo_autoload`).
+
+Each check starts from a fresh interpreter. The first imports run in children forked from one that has imported
+only torch and torchvision (the slow part, and no party to the registration): one torch import, not one a module.
+"""
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, Optional
+
+import pytest
+import timm
+
+import resnet_zoo
+import resnet_zoo_autoload
+from resnet_zoo import blocks, fuse, resnet
+
+SRC = str(Path(resnet_zoo_autoload.__file__).parent)
+MODULES = [resnet_zoo.__name__] + [info.name for info in pkgutil.iter_modules(resnet_zoo.__path__, "resnet_zoo.")]
+"""Every module of the package."""
+
+FIRST_IMPORTS = """\
+import importlib, json, os, sys
+import torch, torchvision  # slow, and no part of the registration: imported once, before the forks
+for name in sys.argv[1:]:
+    read, write = os.pipe()
+    if os.fork() == 0:  # a child starts with neither timm nor resnet_zoo imported
+        importlib.import_module(name)
+        import timm
+        model = timm.create_model("cifar_resnet20")
+        hooked = any(type(f).__module__ == "resnet_zoo_autoload" for f in sys.meta_path)
+        os.write(write, json.dumps([type(model).__name__, timm.list_pretrained("cifar_*"), hooked]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as result:
+        print(json.dumps({name: json.loads(result.read() or "null")}), flush=True)
+    os.wait()
+"""
+"""Python code: for each module named in ``sys.argv``, a forked child imports it first, then timm, and prints
+``{module: [model class, pretrained CIFAR names, hook still on sys.meta_path]}``, ``null`` if it failed."""
+
+
+def run_python(code: str, *args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that imports resnet_zoo from this checkout; asserts it succeeds."""
+    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+    proc = subprocess.run([sys.executable, "-c", code, *args], env=full_env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+def test_cli_help_imports_neither_torch_nor_timm(argv):
+    """``resnet-zoo --help`` answers at once: the package's names load their modules on first use."""
+    code = ("import json, sys\n"
+            "from resnet_zoo.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    status = e.code\n"
+            "print(json.dumps(dict(status=status, loaded=[m for m in ('torch', 'timm') if m in sys.modules])))")
+    proc = run_python(code, *argv)
+    assert ("COMMAND" in proc.stdout) == (argv == ["--help"])
+    assert json.loads(proc.stdout.splitlines()[-1]) == dict(status=0, loaded=[])
+
+
+def test_package_names_are_the_modules_own():
+    """``resnet_zoo.ResNet`` and the other public names are their modules' own, and ``dir`` lists them."""
+    assert (resnet_zoo.ResNet, resnet_zoo.BasicBlock, resnet_zoo.fuse_bn) == (resnet.ResNet, blocks.BasicBlock,
+                                                                              fuse.fuse_bn)
+    assert set(resnet_zoo.__all__) <= set(dir(resnet_zoo))
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        resnet_zoo.nothing
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="each first import runs in a forked child")
+@pytest.mark.parametrize("autoload", ["on", "off"])
+def test_any_module_imported_first_registers_the_models(autoload):
+    """The earlier lazy package failed this for a module that was the first to import timm (``resnet_zoo.blocks``):
+    registration ran while that module was half-initialised."""
+    env = {resnet_zoo_autoload.DISABLE_ENV: "1" if autoload == "off" else ""}
+    proc = run_python(FIRST_IMPORTS, *MODULES, env=env)
+    results = {name: result for line in proc.stdout.splitlines() for name, result in json.loads(line).items()}
+    pretrained = timm.list_pretrained("cifar_*")
+    assert pretrained  # registered in this process too
+    assert results == {name: ["ResNet", pretrained, False] for name in MODULES}, proc.stderr
