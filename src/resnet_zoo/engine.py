@@ -34,8 +34,9 @@ from .datasets import IMAGEFOLDER, Loader, Split, check_dataset, generator_devic
 from .distributed import Ranks, all_reduce_sum
 from .errors import ZooError
 from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
-from .factory import check_model_name, create_model_for
+from .factory import create_model_for
 from .precision import autocast_dtype, inference_model
+from .weights import check_model_name
 
 LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; `default_lr` scales it linearly with the batch size."""
