@@ -1,8 +1,8 @@
-"""export / verify / publish: the Hub folder's exact contents, its checks, atomic writes, and the commands."""
-import hashlib
+"""export / verify / publish: the Hub folder's exact contents, its checks, atomic writes, and the commands.
+
+The model card's contents are tested in ``test_cards``."""
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -10,34 +10,16 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from huggingface_hub import ModelCard
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import resnet_zoo
 from resnet_zoo.cli import main
 from resnet_zoo.errors import WeightsError, ZooError
-from resnet_zoo.hub import export, publish_files, verify
+from resnet_zoo.hub import export, git_commit, publish_files, verify
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
-METRICS = {"top1": 91.73, "top5": 99.71, "loss": 0.2891}
-RECIPE = {"epochs": 2, "lr": 0.1}
-COMMAND = "resnet-zoo train --model cifar_resnet20 --epochs 2"
-
-
-def write_log(path: Path, epochs: int = 3) -> Path:
-    lines = [json.dumps({"epoch": e, "train_loss": 2.0 / e, "lr": 0.1 / e, "train_top1": 30.0 * e,
-                         "test_top1": 28.0 * e, "test_top5": 90.0, "test_loss": 2.1 / e, "img_per_s": 5000.0,
-                         "wall_s": 10.0 * e}) for e in range(1, epochs + 1)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def export_full(tmp_path: Path, name: str = "cifar_resnet20", **kwargs) -> Path:
-    model = timm.create_model(name, **kwargs)
-    return export(model, tmp_path / "hub" / f"{name}.rz_cifar10", tag="rz_cifar10", dataset="cifar10",
-                  metrics=METRICS, recipe=RECIPE, command=COMMAND, train_log=write_log(tmp_path / "log.jsonl"),
-                  wall_time_s=3725.0, hardware="1x NVIDIA H100 80GB")
+from full_export import export_full, sha256, write_log
 
 
 @pytest.fixture
@@ -45,11 +27,13 @@ def folder(tmp_path) -> Path:
     return export_full(tmp_path)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def git(repo: Path, *args: str) -> str:
+    """``git -C repo ARGS``'s output, with an identity for commits and no signing."""
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.org",
+                           "-c", "commit.gpgsign=false", *args], check=True, capture_output=True, text=True).stdout
 
 
-def test_export_writes_timm_config(folder):
+def test_export_writes_timm_config(folder, tmp_path):
     config = json.loads((folder / "config.json").read_text())
     cfg = config.pop("pretrained_cfg")
     assert config == {"architecture": "cifar_resnet20", "num_classes": 10, "num_features": 64, "global_pool": "avg"}
@@ -62,41 +46,35 @@ def test_export_writes_timm_config(folder):
     assert sorted(p.name for p in folder.iterdir()) == \
         ["README.md", "config.json", "model.safetensors", "train_log.jsonl", "training_curve.png"]
     assert {p.stat().st_mode for p in folder.iterdir()} == {(folder / "config.json").stat().st_mode}
+    assert (folder / "train_log.jsonl").read_bytes() == (tmp_path / "log.jsonl").read_bytes()
 
 
-def test_export_writes_metadata_in_the_safetensors_header(folder):
-    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+def test_export_writes_metadata_in_the_safetensors_header(tmp_path, monkeypatch):
+    monkeypatch.setattr("resnet_zoo.hub.git_commit", lambda file: f"checkout tracking {file.name}")
+    with safe_open(str(export_full(tmp_path) / "model.safetensors"), framework="pt") as f:
         metadata = f.metadata()
-    git_commit = metadata.pop("git_commit")
     assert metadata == {
         "format": "pt", "architecture": "cifar_resnet20", "tag": "rz_cifar10", "dataset": "cifar10",
         "top1": "91.73", "top5": "99.71", "loss": "0.2891", "recipe": '{"epochs": 2, "lr": 0.1}',
         "resnet_zoo_version": resnet_zoo.__version__, "timm_version": timm.__version__,
+        "git_commit": "checkout tracking hub.py",
     }
-    assert git_commit == "unknown" or len(git_commit.removesuffix("-dirty")) == 40
 
 
-def test_export_writes_the_model_card(folder, tmp_path):
-    card = ModelCard.load(folder / "README.md")
-    assert (card.data.library_name, card.data.license, card.data.datasets, card.data.pipeline_tag) == \
-        ("timm", "apache-2.0", ["cifar10"], "image-classification")
-    assert card.data.metrics == ["accuracy", "loss", "top_5_accuracy"]
-    assert {(r.metric_type, r.metric_value, r.dataset_type, r.dataset_split) for r in card.data.eval_results} == {
-        ("accuracy", 91.73, "cifar10", "test"), ("top_5_accuracy", 99.71, "cifar10", "test"),
-        ("loss", 0.2891, "cifar10", "test")}
-    size = (folder / "model.safetensors").stat().st_size
-    # MACs by hand: stem 442,368 + stage 1 14,155,776 + stages 2 and 3 13,107,200 each + fc 640 = 40,813,184
-    for row in ("| Top-1 accuracy (%) | 91.73 |", "| Top-5 accuracy (%) | 99.71 |",
-                "| Cross-entropy loss | 0.2891 |", "| Parameters | 0.27 M (272,474) |",
-                "| MACs | 40.81 M at 3×32×32 |", "| Training wall time | 1 h 02 min (3725 s) |",
-                "| Training hardware | 1x NVIDIA H100 80GB |",
-                f"| `model.safetensors` | {size} | `{sha256(folder / 'model.safetensors')}` |",
-                f"```bash\n{COMMAND}\n```", "![Training curve](training_curve.png)",
-                'timm.create_model("hf-hub:resnet-zoo/cifar_resnet20.rz_cifar10", pretrained=True)'):
-        assert row in card.text
-    assert (folder / "train_log.jsonl").read_bytes() == (tmp_path / "log.jsonl").read_bytes()
-    png = (folder / "training_curve.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1200, 360)
+def test_git_commit_names_the_checkout_that_tracks_the_file(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", str(repo))
+    module, untracked = repo / "module.py", repo / "untracked.py"
+    module.write_text("x = 1\n")
+    git(repo, "add", module.name)
+    git(repo, "commit", "-q", "-m", "module")
+    untracked.write_text("")  # untracked files leave the checkout clean
+    head = git(repo, "rev-parse", "HEAD").strip()
+    assert len(head) == 40 and git_commit(module) == head
+    module.write_text("x = 2\n")
+    assert git_commit(module) == f"{head}-dirty"
+    assert git_commit(untracked) == "unknown"  # a checkout around the file that does not track it
+    assert git_commit(tmp_path / "outside.py") == "unknown"
 
 
 def test_verify_reports_the_folder(folder):

@@ -5,8 +5,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 import timm
 
 import resnet_zoo  # noqa: F401  (registers the models)
-from resnet_zoo.blocks import PadShortcut
-from resnet_zoo.hub import count_macs
+from resnet_zoo.cards import count_macs, format_count
 from resnet_zoo.resnet import list_pretrained_tags
 from resnet_zoo.weights import is_zoo_model
 
@@ -72,15 +71,10 @@ def model_facts(name: str, **kwargs: Any) -> ModelFacts:
         params=sum(p.numel() for p in model.parameters()),
         macs=count_macs(model, cfg["input_size"]),
         input_size=tuple(cfg["input_size"]),
-        shortcut="A" if any(isinstance(m, PadShortcut) for m in model.modules()) else "B",
+        shortcut=model.shortcut,
         tags=tuple(n.split(".", 1)[1] for n in list_pretrained_tags(name)),
         default=cfg["tag"] if cfg.get("hf_hub_id") else None,
     )
-
-
-def format_count(n: int) -> str:
-    """``n`` in millions (``0.27 M``) or, from a billion on, billions (``4.09 G``)."""
-    return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.2f} M"
 
 
 def _describe_weights(weights: Optional[Published]) -> str:

@@ -1,17 +1,12 @@
 """The weights in the repository's ``hub/`` folder, one verified Hub model folder per ``<model>.<tag>``."""
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
+from resnet_zoo.cards import CARD_NAME, SOURCE_LABEL, read_card
 from resnet_zoo.errors import WeightsError
-from resnet_zoo.hub import CARD_NAME, CONFIG_NAME, SOURCE_LABEL, verify
-
-CARD_ROW = re.compile(r"^\| (?P<key>[^|\n`]+?) \| (?P<value>[^|\n]+?) \|$", re.M)
-"""A two-cell row of the model card's details table: ``| Training hardware | NVIDIA H200 |``."""
-CARD_COMMAND = re.compile(r"^Command:\n\n```bash\n(?P<command>.+?)\n```$", re.M | re.S)
-"""The training command block of a model card."""
+from resnet_zoo.hub import CONFIG_NAME, verify
 
 
 @dataclass(frozen=True)
@@ -71,14 +66,12 @@ def read_published(hub_dir: Path) -> Dict[str, Published]:
         name = f"{info['architecture']}.{info['tag']}"
         if folder.name != name:
             raise WeightsError(f"{folder}: holds {name}; a hub/ folder is named <architecture>.<tag>")
-        card = (folder / CARD_NAME).read_text(encoding="utf-8")
-        command = CARD_COMMAND.search(card)
+        card = read_card(folder / CARD_NAME)
         recipe = info["metadata"].get("recipe")
         found[name] = Published(
             architecture=info["architecture"], tag=info["tag"], folder=folder,
             dataset=info["metadata"].get("dataset"), metrics=info["metrics"],
             recipe=json.loads(recipe) if recipe is not None else None,
-            details={m["key"]: m["value"] for m in CARD_ROW.finditer(card)},
-            command=command["command"] if command else None,
+            details=card.details, command=card.command,
             model_args=json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8")).get("model_args", {}))
     return found

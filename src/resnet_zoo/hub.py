@@ -8,12 +8,13 @@ A model folder is exactly one Hugging Face Hub model repo in timm's layout, so t
   input size, mean/std, crop, license, label names, …), the schema of timm's ``save_for_hf``;
 * ``model.safetensors``, or shards ``model-0000K-of-0000N.safetensors`` with ``model.safetensors.index.json``,
   whose headers record the architecture, tag, dataset, metrics, recipe and resnet_zoo's version and commit;
-* ``README.md``, the model card: front matter for the Hub (``library_name: timm``, license, datasets, metrics),
-  a table of accuracy, size, cost and training, the training command, and the SHA-256 of every weight file;
+* ``README.md``, the model card (`resnet_zoo.cards`): front matter for the Hub (``library_name: timm``, license,
+  datasets, metrics), a table of accuracy, size, cost and training, the training command, and the SHA-256 of every
+  weight file;
 * ``train_log.jsonl`` and ``training_curve.png`` when the training log is given.
 """
 import argparse
-import hashlib
+import dataclasses
 import inspect
 import json
 import math
@@ -25,56 +26,37 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
+import timm
 import torch
 from safetensors import safe_open
+from timm.models import PretrainedCfg, filter_pretrained_cfg
 
+from . import __version__
+from .cards import CARD_NAME, CURVE_NAME, METRICS, count_macs, file_sha256, model_card, plot_training_curve, read_card
 from .errors import WeightsError, ZooError
-from .pretrained import hub_id
 from .resnet import ResNet
-from .train_log import LOG_KEYS, TRAIN_LOG_NAME, read_train_log
+from .train_log import TRAIN_LOG_NAME, read_train_log
 from .weights import (
     SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, build_from_state_dict, check_state_dict,
     is_zoo_model, read_metadata, read_state_dict, read_weight_map, weight_files,
 )
 
 __all__ = [
-    "export", "verify", "publish", "publish_files", "METRICS", "REQUIRED_METADATA",
+    "export", "verify", "publish", "publish_files", "git_commit", "REQUIRED_METADATA",
     "export_arguments", "export_command", "verify_arguments", "verify_command",
     "publish_arguments", "publish_command", "add_card_arguments", "card_options",
 ]
 
 CONFIG_NAME = "config.json"
 """timm's model config in a Hub folder."""
-CARD_NAME = "README.md"
-"""The model card in a Hub folder."""
-CURVE_NAME = "training_curve.png"
-"""The training-curve plot drawn from the training log."""
-
-METRICS = {
-    "top1": ("accuracy", "Top-1 accuracy (%)"),
-    "top5": ("top_5_accuracy", "Top-5 accuracy (%)"),
-    "loss": ("loss", "Cross-entropy loss"),
-}
-"""Metric key -> (Hub metric type, label). ``top1`` and ``top5`` (percent) are required, ``loss`` optional."""
-
 REQUIRED_METADATA = ("format", "architecture", "tag", "resnet_zoo_version", "git_commit")
 """Keys every weight file's safetensors header must hold (dataset, metrics and recipe when known)."""
-
-SOURCE_LABEL = "Source"
-"""The model card's details row crediting where converted weights come from."""
-SOURCE_TOP1_LABEL = "Top-1 reported by the source (%)"
-"""The model card's details row with the source's own top-1 of converted weights."""
+PRETRAINED_CFG_FIELDS = frozenset(f.name for f in dataclasses.fields(PretrainedCfg))
+"""The fields of timm's pretrained cfg, the only keys ``config.json``'s ``pretrained_cfg`` may hold."""
 
 TAG = re.compile(r"[A-Za-z0-9_]+")
-CARD_FILE_ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| (?P<size>\d+) \| `(?P<sha256>[0-9a-f]{64})` \|$", re.M)
-PAPER_BIBTEX = """@inproceedings{he2016deep,
-  title={Deep Residual Learning for Image Recognition},
-  author={He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},
-  booktitle={CVPR},
-  year={2016}
-}"""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -112,7 +94,7 @@ def export(
         metrics: ``top1`` and ``top5`` (percent) and optionally ``loss`` on ``dataset``'s test split.
         recipe: Training hyper-parameters, recorded as JSON.
         command: The exact command that trained the weights.
-        train_log: JSON-lines training log, one object with `LOG_KEYS` per epoch; copied as
+        train_log: JSON-lines training log, one object with `resnet_zoo.train_log.LOG_KEYS` per epoch; copied as
             ``train_log.jsonl`` and drawn as ``training_curve.png``.
         wall_time_s: Training wall-clock time in seconds.
         hardware: What it trained on, e.g. ``"1x NVIDIA H100 80GB"``.
@@ -163,8 +145,8 @@ def export(
             shutil.copymode(staged / CONFIG_NAME, file)
         if records is not None:
             shutil.copyfile(train_log, staged / TRAIN_LOG_NAME)
-            _plot_training_curve(records, staged / CURVE_NAME)
-        card = _model_card(
+            plot_training_curve(records, staged / CURVE_NAME)
+        card = model_card(
             config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
             wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
             macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None,
@@ -234,11 +216,8 @@ def _model_args(model: ResNet) -> Dict[str, Any]:
 
 def _check_cfg_overrides(overrides: Mapping[str, Any], in_chans: int) -> None:
     """``overrides`` may set timm's pretrained cfg fields, but not where the weights are, nor their name."""
-    import dataclasses
-
-    from timm.models._pretrained import PretrainedCfg
     fixed = {"architecture", "tag", "source", *SOURCE_KEYS}
-    bad = sorted(k for k in overrides if k in fixed or k not in {f.name for f in dataclasses.fields(PretrainedCfg)})
+    bad = sorted(k for k in overrides if k in fixed or k not in PRETRAINED_CFG_FIELDS)
     if bad:
         raise ZooError(f"pretrained_cfg may set timm's PretrainedCfg fields but not {', '.join(sorted(fixed))}; "
                        f"got {', '.join(bad)}")
@@ -250,7 +229,6 @@ def _check_cfg_overrides(overrides: Mapping[str, Any], in_chans: int) -> None:
 def _hub_config(model: ResNet, tag: str, overrides: Mapping[str, Any]) -> Dict[str, Any]:
     """``config.json`` of ``model``: timm's schema, with the pretrained cfg (updated with ``overrides``)
     describing these weights."""
-    from timm.models import filter_pretrained_cfg
     _check_cfg_overrides(overrides, model.in_chans)
     cfg = filter_pretrained_cfg(dict(model.pretrained_cfg, **overrides), remove_source=True, remove_null=True)
     cfg.pop("state_dict", None)
@@ -270,38 +248,26 @@ def _hub_config(model: ResNet, tag: str, overrides: Mapping[str, Any]) -> Dict[s
     return config
 
 
-def _build_from_config(config: Mapping[str, Any], device: str = "meta") -> ResNet:
-    """The model ``config`` describes, as timm builds it for ``local-dir:``/``hf-hub:`` (no weights)."""
-    import timm
+def _build_from_config(config: Mapping[str, Any]) -> ResNet:
+    """The model ``config`` describes, as timm builds it for ``local-dir:``/``hf-hub:``, on the meta device."""
     return timm.create_model(config["architecture"], num_classes=config["num_classes"],
-                             in_chans=config["pretrained_cfg"]["input_size"][0], device=device,
+                             in_chans=config["pretrained_cfg"]["input_size"][0], device="meta",
                              **config.get("model_args", {}))
 
 
-def count_macs(model: torch.nn.Module, input_size: Sequence[int]) -> int:
-    """Multiply-accumulates of one forward pass on one image (FLOPs / 2, as ``FlopCounterMode`` counts them).
+def git_commit(file: Path) -> str:
+    """The commit of the git checkout that tracks ``file``, as `export` records it for its own module.
 
-    Args:
-        model: The model; it may live on the ``meta`` device (nothing is computed, only counted).
-        input_size: ``(C, H, W)`` of the image.
+    A checkout that does not track ``file`` (e.g. another project's, around an installed package) has nothing to
+    say about it.
 
     Returns:
-        The number of multiply-accumulates.
+        The commit's 40 hex digits, with ``-dirty`` appended if tracked files have uncommitted changes; ``unknown``
+        without git or a checkout that tracks ``file``.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-    x = torch.empty(1, *input_size, device=next(model.parameters()).device)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model.eval()(x)
-    return counter.get_total_flops() // 2
-
-
-def _git_commit() -> str:
-    """Commit of the resnet_zoo checkout this code runs from (``-dirty`` with local changes), else ``unknown``."""
-    here = Path(__file__).resolve().parent
-    git = ["git", "-C", str(here)]
+    git = ["git", "-C", str(file.resolve().parent)]
     try:
-        subprocess.run([*git, "ls-files", "--error-unmatch", Path(__file__).name], check=True,
-                       capture_output=True)  # the checkout must track this very file
+        subprocess.run([*git, "ls-files", "--error-unmatch", file.name], check=True, capture_output=True)
         commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
         status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], check=True,
                                 capture_output=True, text=True)
@@ -312,16 +278,13 @@ def _git_commit() -> str:
 
 def _weights_metadata(config: Mapping[str, Any], dataset: Optional[str], metrics: Optional[Mapping[str, float]],
                       recipe: Optional[dict]) -> Dict[str, str]:
-    import timm
-
-    from . import __version__
     metadata = {
         "format": "pt",
         "architecture": config["architecture"],
         "tag": config["pretrained_cfg"]["tag"],
         "resnet_zoo_version": __version__,
         "timm_version": timm.__version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(Path(__file__)),
     }
     if dataset:
         metadata["dataset"] = dataset
@@ -352,124 +315,11 @@ def _write_weights(state_dict: Dict[str, torch.Tensor], folder: Path, metadata: 
     return [folder / name for name in split.filename_to_tensors]
 
 
-def _plot_training_curve(records: Sequence[Mapping[str, float]], path: Path) -> None:
-    """Loss, top-1 accuracy and learning rate per epoch, side by side, as a PNG (Agg, no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    epochs = [r["epoch"] for r in records]
-    fig = Figure(figsize=(12, 3.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    loss_ax, top1_ax, lr_ax = fig.subplots(1, 3)
-    for ax, title, keys in ((loss_ax, "Loss", ("train_loss", "test_loss")),
-                            (top1_ax, "Top-1 accuracy (%)", ("train_top1", "test_top1")),
-                            (lr_ax, "Learning rate", ("lr",))):
-        for key in keys:
-            ax.plot(epochs, [r[key] for r in records], label=key.split("_")[0])
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        if len(keys) > 1:
-            ax.legend()
-    fig.savefig(path, dpi=100)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _format_count(n: float) -> str:
-    return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.2f} M"
-
-
-def _format_duration(seconds: float) -> str:
-    hours, rest = divmod(round(seconds), 3600)
-    return f"{hours} h {rest // 60:02d} min ({seconds:.0f} s)"
-
-
-def _card_data(name: str, license: Optional[str], dataset: Optional[str],
-               metrics: Optional[Mapping[str, float]]):
-    """The card's front matter, as ``huggingface_hub`` writes it (``model-index`` holds the metrics)."""
-    from huggingface_hub import EvalResult, ModelCardData
-    results = [EvalResult(task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
-                          dataset_split="test", metric_type=METRICS[k][0], metric_name=METRICS[k][1],
-                          metric_value=float(v)) for k, v in (metrics or {}).items()]
-    return ModelCardData(
-        library_name="timm", license=license, pipeline_tag="image-classification",
-        tags=["image-classification", "timm", "resnet_zoo"], datasets=[dataset] if dataset else None,
-        metrics=sorted({METRICS[k][0] for k in metrics}) if metrics else None,
-        model_name=name, eval_results=results or None)
-
-
-def _model_card(config: Mapping[str, Any], files: Sequence[Path], metadata: Mapping[str, str], *,
-                dataset: Optional[str], metrics: Optional[Mapping[str, float]], recipe: Optional[dict],
-                command: Optional[str], wall_time_s: Optional[float], hardware: Optional[str], num_params: int,
-                macs: int, has_curve: bool, source: Optional[str], source_top1: Optional[float],
-                license_text: Optional[str]) -> str:
-    cfg, architecture = config["pretrained_cfg"], config["architecture"]
-    name = f"{architecture}.{cfg['tag']}"
-    input_size = "×".join(map(str, cfg["input_size"]))
-    model_args = config.get("model_args", {})
-    rows = [("Architecture", f"`{architecture}`" + "".join(f", {k}={v!r}" for k, v in model_args.items())),
-            ("Classes", str(config["num_classes"]))]
-    if dataset:
-        rows.append(("Dataset", dataset))
-    rows += [(METRICS[k][1], f"{metrics[k]:.2f}" if k != "loss" else f"{metrics[k]:.4f}")
-             for k in METRICS if metrics and k in metrics]
-    if source_top1 is not None:
-        rows.append((SOURCE_TOP1_LABEL, f"{source_top1:.2f}"))
-    if source:
-        rows.append((SOURCE_LABEL, source))
-    rows += [("Parameters", f"{_format_count(num_params)} ({num_params:,})"),
-             ("MACs", f"{_format_count(macs)} at {input_size}"),
-             ("Input", f"{input_size}, mean {tuple(cfg['mean'])}, std {tuple(cfg['std'])}, "
-                       f"crop_pct {cfg['crop_pct']}, {cfg['interpolation']}")]
-    if wall_time_s is not None:
-        rows.append(("Training wall time", _format_duration(wall_time_s)))
-    if hardware:
-        rows.append(("Training hardware", hardware))
-    rows.append(("resnet_zoo", f"{metadata['resnet_zoo_version']} (commit {metadata['git_commit']})"))
-
-    lines = [f"# {name}", "",
-             f"ResNet `{architecture}` (He et al., *Deep Residual Learning for Image Recognition*, "
-             f"[arXiv:1512.03385](https://arxiv.org/abs/1512.03385)) from resnet_zoo, weights `{cfg['tag']}`"
-             + (f" trained on {dataset}" if dataset else "")
-             + (" by their source (below), converted to resnet_zoo's names and safetensors." if source else "."), "",
-             "## Model details", "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
-             "## Usage", "", "```python", "import timm  # with resnet-zoo installed (pip install resnet-zoo), timm knows its models", "",
-             f'model = timm.create_model("hf-hub:{hub_id(architecture, cfg["tag"])}", pretrained=True).eval()',
-             "```", ""]
-    if command or recipe is not None or has_curve:
-        lines += ["## Training", ""]
-        if command:
-            lines += ["Command:", "", "```bash", command, "```", ""]
-        if recipe is not None:
-            lines += ["Recipe:", "", "```json", json.dumps(recipe, indent=2, sort_keys=True), "```", ""]
-        if has_curve:
-            lines += [f"![Training curve]({CURVE_NAME})", "", f"Per-epoch log: [{TRAIN_LOG_NAME}]({TRAIN_LOG_NAME})",
-                      ""]
-    if license_text:
-        lines += ["## License", "", f"The weights are under their source's licence, `{cfg.get('license')}`, whose "
-                  f"text follows in full:", "", "```text", license_text.strip(), "```", ""]
-    lines += ["## Files", "", "| File | Bytes | SHA-256 |", "|---|---|---|",
-              *[f"| `{f.name}` | {f.stat().st_size} | `{_sha256(f)}` |" for f in files], "",
-              "## Citation", "", "```bibtex", PAPER_BIBTEX, "```", ""]
-    data = _card_data(name, cfg.get("license"), dataset, metrics)
-    return f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # verify
 
 def _read_config(folder: Path) -> Dict[str, Any]:
     """``config.json`` of a model folder, checked to name a resnet_zoo architecture and a valid pretrained cfg."""
-    import dataclasses
-
-    from timm.models._pretrained import PretrainedCfg
     path = folder / CONFIG_NAME
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -480,26 +330,10 @@ def _read_config(folder: Path) -> Dict[str, Any]:
         raise WeightsError(f"{path}: needs architecture, num_classes and pretrained_cfg (timm's schema)")
     if not is_zoo_model(str(config["architecture"])):
         raise WeightsError(f"{path}: architecture {config['architecture']!r} is not a resnet_zoo model")
-    unknown = sorted(set(cfg) - {f.name for f in dataclasses.fields(PretrainedCfg)})
+    unknown = sorted(set(cfg) - PRETRAINED_CFG_FIELDS)
     if unknown or not cfg.get("tag"):
         raise WeightsError(f"{path}: pretrained_cfg needs a tag and only timm's fields; unknown: {unknown}")
     return config
-
-
-def _read_card(path: Path) -> Tuple[Dict[str, str], Dict[str, float]]:
-    """SHA-256 per weight file and the metrics (`METRICS` keys) of a model card."""
-    from huggingface_hub import ModelCard
-    try:
-        card = ModelCard.load(path)
-    except (OSError, ValueError) as e:
-        raise WeightsError(f"{path}: not a readable model card ({e})") from None
-    if card.data.library_name != "timm":
-        raise WeightsError(f"{path}: front matter must say library_name: timm, got {card.data.library_name!r}")
-    hashes = {m["name"]: m["sha256"] for m in CARD_FILE_ROW.finditer(card.text)}
-    by_type = {metric_type: key for key, (metric_type, _) in METRICS.items()}
-    metrics = {by_type[r.metric_type]: float(r.metric_value) for r in card.data.eval_results or []
-               if r.metric_type in by_type}
-    return hashes, metrics
 
 
 def _check_files(folder: Path) -> List[Path]:
@@ -535,15 +369,15 @@ def verify(folder: os.PathLike) -> Dict[str, Any]:
     Raises:
         WeightsError: Naming the file at fault and what is wrong with it.
     """
-    import timm
     folder = Path(folder)
     if not folder.is_dir():
         raise WeightsError(f"{folder}: not a folder")
     config = _read_config(folder)
     architecture, tag = config["architecture"], config["pretrained_cfg"]["tag"]
     files = _check_files(folder)
-    card_hashes, metrics = _read_card(folder / CARD_NAME)
-    hashes = {f.name: _sha256(f) for f in files}
+    card = read_card(folder / CARD_NAME)
+    card_hashes, metrics = card.files, card.metrics
+    hashes = {f.name: file_sha256(f) for f in files}
     wrong = [f"{n} (file {h[:12]}…, card {card_hashes[n][:12]}…)" for n, h in hashes.items()
              if n in card_hashes and card_hashes[n] != h]
     unlisted, absent = sorted(set(hashes) - set(card_hashes)), sorted(set(card_hashes) - set(hashes))
@@ -615,8 +449,6 @@ def publish(folder: os.PathLike, repo_id: str, *, private: bool = False) -> str:
             upload or cannot be reached.
     """
     from huggingface_hub import HfApi, get_token
-
-    from . import __version__
     publish_files(folder, repo_id)
     if get_token() is None:
         raise ZooError(f"publishing needs a Hugging Face token with write access to {repo_id}: set HF_TOKEN or "
