@@ -9,9 +9,11 @@ import torch
 
 import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.blocks import PadShortcut
+from resnet_zoo.cards import CARD_NAME, SOURCE_TOP1_LABEL
+from resnet_zoo.cli import main
 from resnet_zoo.data import read_batch
 from resnet_zoo.errors import WeightsError
-from resnet_zoo.hub import CARD_NAME, SOURCE_TOP1_LABEL, publish_files, verify
+from resnet_zoo.hub import publish_files, verify
 from resnet_zoo.precision import native_bf16
 from resnet_zoo.pretrained import HF_HUB_ORG, hub_id
 from resnet_zoo.resnet import PRETRAINED
@@ -20,26 +22,33 @@ from resnet_zoo.weights import WEIGHTS_ENV, is_zoo_model
 from hf_cache import add_to_hf_cache, load_offline, loaded_file
 
 HUB = Path(__file__).resolve().parents[1] / "hub"
-FOLDERS = sorted(p for p in HUB.iterdir() if p.is_dir()) if HUB.is_dir() else []
 MAX_FILE_BYTES = 10 * 2 ** 20
 """Largest file git should hold; export bigger models with ``--max-shard-size 10MB``."""
 AKAMASTER_TOP1 = {20: 91.73, 32: 92.63, 44: 93.10, 56: 93.39}
 """Top-1 (%) akamaster/pytorch_resnet_cifar10 publishes for its checkpoints (100 minus its test error)."""
 
 
+@pytest.fixture(params=PRETRAINED)
+def folder(request: pytest.FixtureRequest) -> Path:
+    """The ``hub/`` folder of each registered weights (`PRETRAINED`, never empty): a checkout without it fails."""
+    folder = HUB / request.param
+    if not folder.is_dir():
+        pytest.fail(f"{folder} is missing: run these tests in a checkout of the repository, with its hub/")
+    return folder
+
+
 def test_registered_weights_are_exactly_the_hub_folders():
+    assert PRETRAINED, "no registered weights: the tests over hub/ folders would check nothing"
     registered = sorted(n for n in timm.list_pretrained() if is_zoo_model(n))
-    assert registered == sorted(PRETRAINED) == [f.name for f in FOLDERS]
+    assert registered == sorted(PRETRAINED) == sorted(p.name for p in HUB.iterdir() if p.is_dir())
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
 def test_shipped_folder_is_publishable_and_small(folder):
     files = publish_files(folder, f"{HF_HUB_ORG}/{folder.name}")
     big = [f"{f.name} ({f.stat().st_size:,} bytes)" for f in files if f.stat().st_size > MAX_FILE_BYTES]
     assert not big, f"{folder}: files over {MAX_FILE_BYTES:,} bytes: {', '.join(big)}"
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
 def test_shipped_weights_load_by_name_as_their_config_says(folder, monkeypatch):
     """By name, a folder's weights build its config.json's architecture, with its pretrained cfg."""
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
@@ -111,8 +120,6 @@ def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch, c
     within 0.05 points in bf16 (other CPUs' bf16 kernels round differently). Where bf16 is emulated (minutes), a
     bf16 card is checked in fp32, within the 0.10 points that bf16 may differ from fp32 (`test_precision`).
     """
-    from resnet_zoo.cli import main
-
     shipped = verify(HUB / "cifar_resnet20.rz_cifar10")
     card = shipped["metrics"]
     precision = json.loads(shipped["metadata"]["recipe"]).get("precision", "fp32")
