@@ -30,7 +30,9 @@ CPU_GROUP_PREFIX = "cpu-"
 """The groups of ``test_cpu_speed.py``'s benchmarks start with it."""
 CPU_TARGETS = (("train", "recipe", "reference", 2.5), ("train", "recipe", "step", 0.85),
                ("inference", "fast", "reference", 4.0))
-"""CPU targets ``(task, loop, baseline loop, required ratio)``, as ``test_cpu_speed.py`` checks them."""
+"""CPU targets ``(task, loop, baseline loop, required ratio of their images per second)``, which
+``test_cpu_speed.py`` asserts: the recipe against the peers' loop and against its own bare step, the fast inference
+against plain eager fp32."""
 
 
 class Result(NamedTuple):
@@ -206,7 +208,7 @@ def markdown_report(data: dict) -> str:
                     lines += _table(results, models, task, precision)
     if speeds:
         lines += ["", "## Training recipe vs plain loop", "",
-                  "`cifar_resnet56` trained by the recipe's step (`resnet_zoo.train`, default settings for the "
+                  "`cifar_resnet56` trained by the recipe's step (`resnet_zoo.engine`, default settings for the "
                   "device) and by the plain eager loop (bf16 autocast + channels_last, Nesterov SGD), both on "
                   "device-resident batches; images per second over a median call of several steps.", ""]
         lines += _recipe_table(speeds)

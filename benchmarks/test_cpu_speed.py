@@ -11,7 +11,7 @@
   `resnet_zoo.precision.inference_model` at ``auto`` (BatchNorm folded, channels_last, bf16 where native).
 
 Each timed call is one pass over `IMAGES` images (two timed calls after one warm-up); ``extra_info["img_per_s"]`` holds the rate of the median call.
-The targets compare rates measured in the same run (`TARGETS`). ``benchmarks/run_cpu.sh``
+The targets compare rates measured in the same run (``report.CPU_TARGETS``, which the report checks too). ``benchmarks/run_cpu.sh``
 runs this file and writes its JSON and Markdown under ``benchmarks/results/``; under ``--benchmark-disable`` (the
 CI smoke run) every loop runs once on a few images and no target is checked.
 """
@@ -24,6 +24,7 @@ import torch.nn as nn
 import torchvision.transforms as T
 from PIL import Image
 from reference import PlainCifarResNet
+from report import CPU_TARGETS
 from torch.utils.data import DataLoader, Dataset
 
 from resnet_zoo.data import CifarSplit
@@ -39,10 +40,6 @@ SMOKE_IMAGES = 16
 """Images of the single untimed call of the smoke run."""
 REFERENCE_TRAIN_BATCH = 128
 INFER_BATCH = 256
-TARGETS = (("train", "recipe", "reference", 2.5), ("train", "recipe", "step", 0.85),
-           ("inference", "fast", "reference", 4.0))
-"""``(task, loop, baseline loop, required ratio of their images per second)``: the recipe against the peers' loop
-and against its own bare step, the fast inference against plain eager fp32."""
 CPU = torch.device("cpu")
 
 RATES: Dict[Tuple[str, str, str], float] = {}
@@ -155,7 +152,7 @@ def test_cpu_throughput(benchmark, model: str, task: str, loop: str):
         RATES[task, model, loop] = benchmark.extra_info["img_per_s"] = images / benchmark.stats.stats.median
 
 
-@pytest.mark.parametrize("task, loop, baseline, required", TARGETS)
+@pytest.mark.parametrize("task, loop, baseline, required", CPU_TARGETS)
 @pytest.mark.parametrize("model", MODELS)
 def test_cpu_speedup_target(model: str, task: str, loop: str, baseline: str, required: float):
     if not {(task, model, baseline), (task, model, loop)} <= set(RATES):

@@ -10,7 +10,8 @@ from resnet_zoo.data import DATASETS
 from resnet_zoo.datasets import IMAGEFOLDER, default_tag
 from resnet_zoo.imagefolder import SPLIT_FOLDERS
 from resnet_zoo.resnet import list_pretrained_tags
-from resnet_zoo.train import Recipe, train_arguments
+from resnet_zoo.engine import Recipe
+from resnet_zoo.train import train_arguments
 
 from md_format import fenced, format_percent, markdown_table
 from model_table import zoo_models
