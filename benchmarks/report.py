@@ -5,7 +5,7 @@ Usage: ``python benchmarks/report.py benchmarks/results/<name>.json [-o <name>.m
 
 One table per task and precision; each cell is images per second (batch / median time of a call) and, in
 parentheses, the ratio to the family's reference in the same task and precision, run eagerly: the plain
-CIFAR ResNet-56 (``benchmarks/reference.py``) for CIFAR models, timm ``resnet50`` for ImageNet models.
+CIFAR ResNet-56 (``tests/reference_resnet.py``) for CIFAR models, timm ``resnet50`` for ImageNet models.
 The training recipe's throughput next to the plain eager loop (``test_train_speed.py``) gets a table of its
 own, and so do the CPU's recipe and fast inference next to the peers' plain loops (``test_cpu_speed.py``). A
 closing section checks the issues' targets.

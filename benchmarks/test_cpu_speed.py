@@ -1,6 +1,6 @@
 """On the CPU: the recipe's training and the fast inference path against what a user of the peers' code gets.
 
-* training, ``reference``: the plain CIFAR ResNet of `reference.py`, fp32, eager, NCHW, batch 128, fed by a
+* training, ``reference``: the plain CIFAR ResNet of ``tests/reference_resnet.py``, fp32, eager, NCHW, batch 128, fed by a
   torchvision DataLoader (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize on PIL images, one
   worker per core), Nesterov SGD: the training scripts of the peers' CIFAR ResNets;
 * training, ``recipe``: `resnet_zoo.engine.train_one_epoch` at the recipe's defaults for this CPU (precision
@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torchvision.transforms as T
 from PIL import Image
-from reference import PlainCifarResNet
+from reference_resnet import CifarResNet
 from report import CPU_TARGETS
 from torch.utils.data import DataLoader, Dataset
 
@@ -67,7 +67,7 @@ class PilImages(Dataset):
 
 def reference_training(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
     """One pass of the plain fp32 eager loop over ``split``, fed by a torchvision DataLoader."""
-    network = PlainCifarResNet(n=CIFAR_DEPTHS[int(model.removeprefix("cifar_resnet"))]).train()
+    network = CifarResNet(n=CIFAR_DEPTHS[int(model.removeprefix("cifar_resnet"))]).train()
     optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     criterion = nn.CrossEntropyLoss()
     transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),

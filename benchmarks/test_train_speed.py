@@ -3,7 +3,7 @@
 Both loops train a CIFAR ResNet-56 at the recipe's batch size on the same kind of device-resident batches
 (random uint8 images through `resnet_zoo.data.DeviceLoader`: crop, flip and normalisation on the device):
 
-* ``reference``: `PlainCifarResNet` in bf16 autocast with channels_last model and inputs, eager, SGD with
+* ``reference``: `CifarResNet` of ``tests/reference_resnet.py`` in bf16 autocast with channels_last model and inputs, eager, SGD with
   Nesterov momentum: the loop a researcher writes;
 * ``recipe``: `resnet_zoo.engine.build_training` with the recipe's defaults for the device (on CUDA:
   torch.compile with CUDA graphs, fused SGD, bf16 autocast, channels_last, EMA; on a CPU eager, channels_last,
@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn as nn
 from bench_setup import BenchSetup
-from reference import PlainCifarResNet
+from reference_resnet import CifarResNet
 from report import RECIPE_SPEEDUP
 
 from resnet_zoo.data import CifarSplit, DeviceLoader
@@ -58,7 +58,7 @@ def recipe_loop(setup: BenchSetup, split: CifarSplit, recipe: Recipe) -> Callabl
 def reference_loop(setup: BenchSetup, split: CifarSplit, recipe: Recipe) -> Callable[[], None]:
     """One pass of the plain eager loop over ``split``: bf16 autocast, channels_last, Nesterov SGD."""
     device = setup.device
-    model = PlainCifarResNet().to(device, memory_format=torch.channels_last).train()
+    model = CifarResNet().to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
                                 weight_decay=recipe.wd)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)

@@ -22,12 +22,10 @@ import torch
 import resnet_zoo  # noqa: F401  (registers the model this process exports)
 import resnet_zoo_autoload
 from resnet_zoo.pretrained import CIFAR10_TAG, hub_id
+from resnet_zoo.resnet import CIFAR_MODELS, IMAGENET_MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 PTH = "resnet_zoo_autoload.pth"
-CIFAR_MODELS = ["cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56", "cifar_resnet110",
-                "cifar_resnet1202"]
-ZOO_MODELS = ["zoo_resnet18", "zoo_resnet34", "zoo_resnet50", "zoo_resnet101", "zoo_resnet152"]
 CIFAR_RESNET56_PARAMS = 855_770
 HOOKED = "any(type(f).__module__ == 'resnet_zoo_autoload' for f in sys.meta_path)"
 """Python expression: is a hook on ``sys.meta_path``."""
@@ -137,10 +135,10 @@ def test_import_timm_registers_the_models(venv):
         hooked=False,  # fired once, then left sys.meta_path
         timm_loader="SourceFileLoader",  # the hook's loader wrapper is gone once timm has run
         package=str(venv.package_dir / "resnet_zoo" / "__init__.py"),
-        cifar=CIFAR_MODELS, zoo=ZOO_MODELS,
+        cifar=list(CIFAR_MODELS), zoo=list(IMAGENET_MODELS),
         model="resnet_zoo.resnet.ResNet", params=CIFAR_RESNET56_PARAMS)
     # a reload runs timm's own loader again: the models stay, nothing re-registers (which would raise)
-    assert state["after_reload"] == dict(hooked=False, cifar=CIFAR_MODELS)
+    assert state["after_reload"] == dict(hooked=False, cifar=list(CIFAR_MODELS))
 
 
 @pytest.mark.parametrize("value, hooked", [("1", False), ("true", False), ("0", True), ("", True)])
@@ -182,7 +180,7 @@ def test_import_resnet_zoo_before_timm_registers_once(wheel_venv):
         "import json, sys, warnings; warnings.simplefilter('error')\n"
         "import resnet_zoo, timm\n"
         f"print(json.dumps(dict(hooked={HOOKED}, cifar=timm.list_models('cifar_*'))))")
-    assert state == dict(hooked=False, cifar=CIFAR_MODELS)
+    assert state == dict(hooked=False, cifar=list(CIFAR_MODELS))
 
 
 def _hub_cache_snapshot(hf_home: Path, repo_id: str) -> Path:

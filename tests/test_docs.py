@@ -83,11 +83,6 @@ def test_shortcut_a_is_reported():
     assert (facts.shortcut, facts.params) == ("A", cifar_counts(3)[0] - (16 * 32 + 2 * 32) - (32 * 64 + 2 * 64))
 
 
-def test_zoo_models_lists_both_families_in_order():
-    assert model_table.zoo_models() == [f"cifar_resnet{d}" for d in (20, 32, 44, 56, 110, 1202)] + \
-        [f"zoo_resnet{d}" for d in (18, 34, 50, 101, 152)]
-
-
 @pytest.fixture(scope="module")
 def facts():
     return [model_table.model_facts(name) for name in ("cifar_resnet20", "cifar_resnet56", "zoo_resnet18")]

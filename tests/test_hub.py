@@ -203,7 +203,7 @@ VERIFY_FAILURES = {
                                   r"resnet_zoo_version, git_commit$"),
     "stray file": (lambda f: (f / "notes.txt").write_text("x"), r": holds files a model folder does not: notes\.txt$"),
     "architecture": (_edit("config.json", '"cifar_resnet20"', '"resnet18"'),
-                     r"config\.json: architecture 'resnet18' is not a resnet_zoo model$"),
+                     r"config\.json: architecture 'resnet18' is not a resnet-zoo model; the CIFAR ones: "),
     "config field": (_edit("config.json", '"crop_mode"', '"crop_style"'),
                      r"config\.json: pretrained_cfg needs a tag and only timm's fields; unknown: \['crop_style'\]$"),
     "card library": (_edit("README.md", "library_name: timm", "library_name: other"),

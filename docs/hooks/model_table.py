@@ -6,8 +6,7 @@ import timm
 
 import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.cards import count_macs, format_count
-from resnet_zoo.resnet import list_pretrained_tags
-from resnet_zoo.weights import is_zoo_model
+from resnet_zoo.resnet import MODELS, list_pretrained_tags
 
 from md_format import format_percent, markdown_table
 from published import Published
@@ -48,8 +47,7 @@ class ModelFacts:
 
 def zoo_models() -> List[str]:
     """Names of the architectures resnet_zoo registers in timm, CIFAR family first, by depth."""
-    return sorted((n for n in timm.list_models() if is_zoo_model(n)),
-                  key=lambda n: (not n.startswith("cifar_"), int(n.rsplit("resnet", 1)[1])))
+    return list(MODELS)
 
 
 def model_facts(name: str, **kwargs: Any) -> ModelFacts:

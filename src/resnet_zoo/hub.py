@@ -40,7 +40,7 @@ from .resnet import ResNet
 from .train_log import TRAIN_LOG_NAME, read_train_log
 from .weights import (
     SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, build_from_state_dict, check_state_dict,
-    is_zoo_model, read_metadata, read_state_dict, read_weight_map, weight_files,
+    check_model_name, read_metadata, read_state_dict, read_weight_map, weight_files,
 )
 
 __all__ = [
@@ -328,8 +328,10 @@ def _read_config(folder: Path) -> Dict[str, Any]:
     cfg = config.get("pretrained_cfg") if isinstance(config, dict) else None
     if not isinstance(cfg, dict) or not all(k in config for k in ("architecture", "num_classes")):
         raise WeightsError(f"{path}: needs architecture, num_classes and pretrained_cfg (timm's schema)")
-    if not is_zoo_model(str(config["architecture"])):
-        raise WeightsError(f"{path}: architecture {config['architecture']!r} is not a resnet_zoo model")
+    try:
+        check_model_name(str(config["architecture"]))
+    except ZooError as e:
+        raise WeightsError(f"{path}: architecture {e}") from None
     unknown = sorted(set(cfg) - PRETRAINED_CFG_FIELDS)
     if unknown or not cfg.get("tag"):
         raise WeightsError(f"{path}: pretrained_cfg needs a tag and only timm's fields; unknown: {unknown}")
