@@ -21,6 +21,7 @@ from resnet_zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from resnet_zoo.cli import main
 from resnet_zoo.distributed import Ranks, launched_ranks, rank_slice, shard
 from resnet_zoo.engine import Recipe, default_lr
+from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import resolve_precision
 from resnet_zoo.run import RunOptions, command_line, train
 from resnet_zoo.train_log import TRAIN_LOG_NAME
@@ -150,6 +151,12 @@ def test_ranks_read_from_torchrun_environment(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name)
     assert launched_ranks() == Ranks() and launched_ranks().is_main
+
+
+def test_each_process_takes_an_even_share_of_the_global_batch():
+    assert [Ranks(0, n).local_batch_size(12) for n in (1, 2, 3, 4)] == [12, 6, 4, 3]
+    with pytest.raises(ZooError, match="--batch-size 12 .the global batch. must be a multiple of the 5 processes"):
+        Ranks(0, 5).local_batch_size(12)
 
 
 def test_batches_and_shards_partition_the_images():

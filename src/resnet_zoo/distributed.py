@@ -41,7 +41,7 @@ class Ranks:
         """Whether this is rank 0, the process that prints, logs, checkpoints and exports."""
         return self.rank == 0
 
-    def split(self, batch_size: int) -> int:
+    def local_batch_size(self, batch_size: int) -> int:
         """This process's share of a global batch of ``batch_size`` images.
 
         Raises:
@@ -55,7 +55,7 @@ class Ranks:
 
 def rank_slice(step: int, batch_size: int, ranks: Ranks) -> slice:
     """Positions in the epoch's order of this process's part of global batch ``step`` (of ``batch_size``)."""
-    share = ranks.split(batch_size)
+    share = ranks.local_batch_size(batch_size)
     start = step * batch_size + ranks.rank * share
     return slice(start, start + share)
 
@@ -78,7 +78,7 @@ def check_batching(loader: str, batch_size: int, train: bool, generator: Optiona
     if train and generator is None:
         raise ValueError(f"a training {loader} needs a generator")
     if train:
-        ranks.split(batch_size)
+        ranks.local_batch_size(batch_size)
 
 
 def batches_per_pass(num_images: int, batch_size: int, train: bool) -> int:

@@ -138,7 +138,7 @@ def _export(training: Training, history: List[Dict[str, Any]], folder: Path, tag
 
 
 def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> Path:
-    ranks.split(recipe.batch_size)
+    ranks.local_batch_size(recipe.batch_size)  # the global batch splits evenly across the processes
     tag = options.tag or default_tag(recipe.dataset)
     out = options.out or Path("runs") / f"{recipe.model}.{tag}"
     checkpoint, log = out / CHECKPOINT_FILE, out / TRAIN_LOG_NAME
