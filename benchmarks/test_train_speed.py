@@ -23,10 +23,10 @@ from bench_setup import BenchSetup
 from reference_resnet import CifarResNet
 from report import RECIPE_SPEEDUP
 
+from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.data import CifarSplit, DeviceLoader
 from resnet_zoo.engine import Recipe, build_training, train_one_epoch
 from resnet_zoo.precision import resolve_precision
-from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
 
 IMAGES_PER_SECOND: Dict[str, float] = {}

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from resnet_zoo.augment import crop_flip, cutout_
+from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.data import (
     CROP_PADDING, CifarSplit, DeviceLoader, download_cifar, load_cifar, missing_files, read_batch,
 )
 from resnet_zoo.distributed import Ranks
 from resnet_zoo.errors import DataError, ZooError
-from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
 from fake_cifar import fake_images, write_cifar, write_pickle
 

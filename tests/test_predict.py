@@ -6,9 +6,9 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+from resnet_zoo.cifar_constants import CIFAR10_CLASSES
 from resnet_zoo.cli import main
 from resnet_zoo.predict import predict, sample_images
-from resnet_zoo.pretrained import CIFAR10_CLASSES
 
 
 def test_samples_are_one_per_class():

@@ -7,10 +7,10 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
+from resnet_zoo.cifar_constants import CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.cli import main
 from resnet_zoo.data import CifarSplit, DeviceLoader, load_cifar
 from resnet_zoo.hub import export
-from resnet_zoo.pretrained import CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.evaluation import evaluate
 from resnet_zoo.weights import WEIGHTS_ENV
 

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 
 from .augment import Normalize, crop_flip, cutout_
 from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
+from .cifar_constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from .errors import DataError
-from .pretrained import CIFAR10_MEAN, CIFAR10_STD, CIFAR10_TAG
+from .pretrained import CIFAR10_TAG
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray, numeric as _numeric
@@ -89,7 +90,7 @@ DATASETS: Dict[str, CifarSpec] = {
         name="cifar100", title="CIFAR-100", folder="cifar-100-python",
         train_files=("train",), test_files=("test",),
         meta_file="meta", label_key="fine_labels", names_key="fine_label_names", num_classes=100,
-        mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), tag="rz_cifar100",
+        mean=CIFAR100_MEAN, std=CIFAR100_STD, tag="rz_cifar100",
         torchvision_class="CIFAR100"),
 }
 """The supported datasets by name."""

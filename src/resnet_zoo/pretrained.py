@@ -1,8 +1,11 @@
-"""Pretrained configurations: where the weights live on the Hub and how their inputs are preprocessed."""
+"""Pretrained configurations: where the weights live on the Hub and how their inputs are preprocessed (with
+ImageNet's statistics from ``timm.data.constants``, CIFAR's from `resnet_zoo.cifar_constants`)."""
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from .cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
 HF_HUB_ORG = "resnet-zoo"
 """Hugging Face Hub organisation that hosts every resnet_zoo weight repo (``HF_HUB_ORG/<model>.<tag>``)."""
@@ -11,14 +14,6 @@ CIFAR10_TAG = "rz_cifar10"
 """Tag of the CIFAR-10 weights trained by this project's recipe."""
 AKAMASTER_CIFAR10_TAG = "ak_cifar10"
 """Tag of the CIFAR-10 weights published by akamaster/pytorch_resnet_cifar10 (shortcut A), converted."""
-
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-"""Per-channel mean of the CIFAR-10 train images, in [0, 1] units."""
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-"""Per-channel standard deviation of the CIFAR-10 train images, in [0, 1] units."""
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)
 
 PAPER_ID = "arXiv:1512.03385"
 """He et al., Deep Residual Learning for Image Recognition (CVPR 2016)."""
