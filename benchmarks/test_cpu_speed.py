@@ -27,8 +27,8 @@ from reference_resnet import CifarResNet
 from report import CPU_TARGETS
 from torch.utils.data import DataLoader, Dataset
 
+from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.data import CifarSplit
 from resnet_zoo.engine import Recipe, build_training, train_one_epoch
 from resnet_zoo.precision import inference_model, resolve_precision
 from resnet_zoo.resnet import CIFAR_DEPTHS

@@ -1,7 +1,7 @@
 """Training throughput of the zoo's recipe next to the plain eager loop, measured in the same run.
 
 Both loops train a CIFAR ResNet-56 at the recipe's batch size on the same kind of device-resident batches
-(random uint8 images through `resnet_zoo.data.DeviceLoader`: crop, flip and normalisation on the device):
+(random uint8 images through `resnet_zoo.cifar.DeviceLoader`: crop, flip and normalisation on the device):
 
 * ``reference``: `CifarResNet` of ``tests/reference_resnet.py`` in bf16 autocast with channels_last model and inputs, eager, SGD with
   Nesterov momentum: the loop a researcher writes;
@@ -23,8 +23,8 @@ from bench_setup import BenchSetup
 from reference_resnet import CifarResNet
 from report import RECIPE_SPEEDUP
 
+from resnet_zoo.cifar import CifarSplit, DeviceLoader
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.data import CifarSplit, DeviceLoader
 from resnet_zoo.engine import Recipe, build_training, train_one_epoch
 from resnet_zoo.precision import resolve_precision
 

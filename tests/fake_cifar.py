@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_zoo.data import DATASETS
+from resnet_zoo.cifar import CIFAR_SPECS
 
 
 def fake_images(n: int, seed: int) -> np.ndarray:
@@ -19,7 +19,7 @@ def write_pickle(path: Path, content, protocol: int = 2) -> None:
 def write_cifar(root: Path, dataset: str = "cifar10", per_file: int = 6, bytes_keys: bool = False,
                 protocol: int = 2) -> Path:
     """A small copy of the official layout of ``dataset``: ``per_file`` images in each batch file."""
-    spec = DATASETS[dataset]
+    spec = CIFAR_SPECS[dataset]
     key = (lambda k: k.encode()) if bytes_keys else (lambda k: k)
     folder = root / spec.folder
     folder.mkdir(parents=True)

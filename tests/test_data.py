@@ -1,5 +1,5 @@
-"""CIFAR reading (real files, str and bytes keys, CIFAR-100, every kind of bad folder) and device batches,
-alone and split across processes."""
+"""The dataset table, CIFAR reading (real files, str and bytes keys, CIFAR-100, every kind of bad folder) and
+device batches, alone and split across processes."""
 import os
 from pathlib import Path
 
@@ -8,12 +8,15 @@ import pytest
 import torch
 
 from resnet_zoo.augment import crop_flip, cutout_
-from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.data import (
-    CROP_PADDING, CifarSplit, DeviceLoader, download_cifar, load_cifar, missing_files, read_batch,
+from resnet_zoo.cifar import (
+    CIFAR10, CROP_PADDING, CifarSplit, DeviceLoader, download_cifar, load_cifar, missing_files, read_batch,
 )
+from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+from resnet_zoo.datasets import DATASETS, create_dataset, create_loader, default_tag, get_dataset
 from resnet_zoo.distributed import Ranks
 from resnet_zoo.errors import DataError, ZooError
+from resnet_zoo.imagefolder import IMAGE_FOLDER
+from resnet_zoo.pretrained import CIFAR10_TAG, cifar_cfg
 
 from fake_cifar import fake_images, write_cifar, write_pickle
 
@@ -21,6 +24,50 @@ from fake_cifar import fake_images, write_cifar, write_pickle
 def expected_images(seeds, per_file: int) -> torch.Tensor:
     data = np.concatenate([fake_images(per_file, s) for s in seeds])
     return torch.from_numpy(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the table
+
+
+def test_the_table_holds_every_dataset_and_names_them_when_asked_for_another():
+    assert list(DATASETS) == ["cifar10", "cifar100", "imagefolder"]
+    assert [get_dataset(name).title for name in DATASETS] == ["CIFAR-10", "CIFAR-100", "image folder"]
+    with pytest.raises(DataError, match="unknown dataset 'mnist'; valid: cifar10, cifar100, imagefolder"):
+        get_dataset("mnist")
+
+
+def test_the_recipe_tag_of_cifar10_is_the_registered_one():
+    assert [default_tag(name) for name in DATASETS] == [CIFAR10_TAG, "rz_cifar100", "rz_imagefolder"]
+
+
+def test_each_entry_answers_for_its_dataset():
+    cuda = torch.device("cuda")
+    assert CIFAR10.supports_cutout and not IMAGE_FOLDER.supports_cutout
+    assert CIFAR10.generator_device(cuda) == cuda and IMAGE_FOLDER.generator_device(cuda) == torch.device("cpu")
+    assert get_dataset("cifar100").model_overlay() == dict(num_classes=100, mean=(0.5071, 0.4865, 0.4409),
+                                                            std=(0.2673, 0.2564, 0.2762))
+    assert CIFAR10.model_overlay(["a"] * 10)["label_names"] == ("a",) * 10
+    assert IMAGE_FOLDER.model_overlay(["cat", "dog"]) == dict(num_classes=2, label_names=("cat", "dog"))
+    with pytest.raises(ValueError, match="needs the class names"):
+        IMAGE_FOLDER.model_overlay()
+
+
+def test_the_cfgs_normalise_with_the_statistics_of_the_data():
+    cfg = cifar_cfg()
+    assert (cfg["mean"], cfg["std"], cfg["label_names"]) == (CIFAR10.mean, CIFAR10.std, CIFAR10_CLASSES)
+
+
+def test_an_image_folder_is_not_downloaded(tmp_path):
+    with pytest.raises(DataError, match="^--download fetches CIFAR only; an image folder must be on disk$"):
+        create_dataset("imagefolder", tmp_path, "train", download=True)
+
+
+def test_create_loader_makes_the_loader_of_the_dataset(tmp_path):
+    split = create_dataset("cifar10", write_cifar(tmp_path), "test")  # 6 images
+    loader = create_loader("cifar10", split, 4, cifar_cfg(), torch.device("cpu"), channels_last=True)
+    assert isinstance(loader, DeviceLoader) and len(loader) == 2
+    assert next(iter(loader))[0].is_contiguous(memory_format=torch.channels_last)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -92,12 +139,13 @@ def test_missing_folder_names_the_files(tmp_path):
         load_cifar(tmp_path, "cifar10", "test")
 
 
-def test_a_data_root_that_is_no_folder_is_one_line(tmp_path):
+@pytest.mark.parametrize("dataset", list(DATASETS))
+def test_a_data_root_that_is_no_folder_is_one_line(tmp_path, dataset):
     with pytest.raises(DataError, match=f"^{tmp_path / 'nowhere'}: folder does not exist$"):
-        load_cifar(tmp_path / "nowhere", "cifar10", "test")
+        create_dataset(dataset, tmp_path / "nowhere", "test")
     (tmp_path / "file").write_text("")
     with pytest.raises(DataError, match=f"^{tmp_path / 'file'}: not a folder$"):
-        load_cifar(tmp_path / "file", "cifar10", "test")
+        create_dataset(dataset, tmp_path / "file", "test")
 
 
 def test_partial_folder_names_exactly_the_missing_files(tmp_path):

@@ -11,7 +11,7 @@ import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.blocks import PadShortcut
 from resnet_zoo.cards import CARD_NAME, SOURCE_TOP1_LABEL
 from resnet_zoo.cli import main
-from resnet_zoo.data import read_batch
+from resnet_zoo.cifar import read_batch
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import publish_files, verify
 from resnet_zoo.precision import native_bf16

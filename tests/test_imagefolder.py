@@ -12,6 +12,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from resnet_zoo.cli import main
+from resnet_zoo.datasets import create_dataset, create_loader
 from resnet_zoo.distributed import Ranks
 from resnet_zoo.engine import Recipe, default_lr
 from resnet_zoo.errors import DataError
@@ -53,6 +54,13 @@ def test_splits_list_the_class_folders(tree):
     assert [label for _, label in train.samples] == [0] * 4 + [1] * 4 + [2] * 4
     assert val.samples[0] == (str(tree / "val" / "cat" / "0.png"), 0)
     assert len(load_image_folder(tree, "train", limit=5)) == 5
+
+
+def test_the_table_creates_its_splits_and_loaders(tree, cfg):
+    split = create_dataset("imagefolder", tree, "test", limit=5)
+    assert split.classes == CLASSES and len(split) == 5
+    loader = create_loader("imagefolder", split, 4, cfg, torch.device("cpu"))
+    assert isinstance(loader, FolderLoader) and len(loader) == 2
 
 
 def test_missing_or_empty_folders_are_named(tree, tmp_path):

@@ -7,7 +7,7 @@ import timm
 import torch
 import torch.nn as nn
 
-from resnet_zoo.data import DeviceLoader, load_cifar
+from resnet_zoo.cifar import DeviceLoader, load_cifar
 from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import inference_model, native_bf16, resolve_precision
 from resnet_zoo.evaluation import evaluate

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 
 from resnet_zoo.checkpoint import CHECKPOINT_FILE, STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cli import DefaultsHelpFormatter, build_parser, main
-from resnet_zoo.data import CifarSplit
+from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.engine import Recipe, build_training, create_optimizer, default_lr, train_one_epoch
 from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import resolve_precision

@@ -7,9 +7,9 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
+from resnet_zoo.cifar import CifarSplit, DeviceLoader, load_cifar
 from resnet_zoo.cifar_constants import CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.cli import main
-from resnet_zoo.data import CifarSplit, DeviceLoader, load_cifar
 from resnet_zoo.hub import export
 from resnet_zoo.evaluation import evaluate
 from resnet_zoo.weights import WEIGHTS_ENV
@@ -151,7 +151,7 @@ def test_missing_data_folder_is_one_line(capsys, weights, tmp_path, dataset):
 
 @pytest.mark.parametrize("command", ["validate", "train"])
 def test_download_without_network_is_one_line(capsys, weights, tmp_path, monkeypatch, command):
-    """``validate --download`` and ``train --download`` share `resnet_zoo.data.download_cifar`."""
+    """``validate --download`` and ``train --download`` share `resnet_zoo.cifar.download_cifar`."""
     import torchvision.datasets.utils
     from urllib.error import URLError
 

@@ -1,9 +1,10 @@
 """mkdocs hook: fills each page's ``<!-- generated: NAME -->`` lines at build time.
 
 Nothing in the generated sections is copied by hand: model sizes and costs come from the models timm builds,
-accuracies, commands and training times from the verified folders of ``hub/``, recipe defaults and datasets
-from ``resnet_zoo.train``/``resnet_zoo.data``, option lists from the CLI's parsers and benchmark tables from
-``benchmarks/report.py``. The hook also fails the build when a public module is missing from the API reference.
+accuracies, commands and training times from the verified folders of ``hub/``, recipe defaults from
+``resnet_zoo.train``, datasets from ``resnet_zoo.cifar``/``resnet_zoo.imagefolder``, option lists from the CLI's
+parsers and benchmark tables from ``benchmarks/report.py``. The hook also fails the build when a public module is
+missing from the API reference.
 """
 import re
 from pathlib import Path

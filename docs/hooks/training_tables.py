@@ -6,9 +6,9 @@ from typing import Dict, List, Mapping
 
 import griffe
 
-from resnet_zoo.data import DATASETS
-from resnet_zoo.datasets import IMAGEFOLDER, default_tag
-from resnet_zoo.imagefolder import SPLIT_FOLDERS
+from resnet_zoo.cifar import CIFAR_SPECS
+from resnet_zoo.datasets import default_tag
+from resnet_zoo.imagefolder import IMAGE_FOLDER, SPLIT_FOLDERS
 from resnet_zoo.resnet import list_pretrained_tags
 from resnet_zoo.engine import Recipe
 from resnet_zoo.train import train_arguments
@@ -57,11 +57,11 @@ def recipe_table() -> str:
 
 def datasets_table() -> str:
     """The supported datasets: folder under ``--data``, classes, tag of the weights and normalisation."""
-    rows = [(f"`{s.name}`", s.title, f"`{s.folder}/`", str(s.num_classes), f"`{s.tag}`",
-             ", ".join(map(str, s.mean)), ", ".join(map(str, s.std))) for s in DATASETS.values()]
+    rows = [(f"`{s.name}`", s.title, f"`{s.folder}/`", str(s.num_classes), f"`{default_tag(s.name)}`",
+             ", ".join(map(str, s.mean)), ", ".join(map(str, s.std))) for s in CIFAR_SPECS.values()]
     folders = ", ".join(f"`{folder}/`" for folder in SPLIT_FOLDERS.values())
-    rows.append((f"`{IMAGEFOLDER}`", "an ImageFolder tree", folders, "one per class folder",
-                 f"`{default_tag(IMAGEFOLDER)}`", "the model's (ImageNet's)", "the model's (ImageNet's)"))
+    rows.append((f"`{IMAGE_FOLDER.name}`", "an ImageFolder tree", folders, "one per class folder",
+                 f"`{default_tag(IMAGE_FOLDER.name)}`", "the model's (ImageNet's)", "the model's (ImageNet's)"))
     return markdown_table(("`--dataset`", "Dataset", "Folder", "Classes", "Tag", "Mean", "Std"), rows)
 
 

@@ -2,7 +2,7 @@
 
 Each function transforms a whole batch with a few tensor operations and no Python loop over images, so
 augmenting never makes the accelerator wait on the host. The random parameters (crop offsets, flips, cutout
-centres) are inputs, drawn by the caller (`resnet_zoo.data.DeviceLoader` draws them once per epoch).
+centres) are inputs, drawn by the caller (`resnet_zoo.cifar.DeviceLoader` draws them once per epoch).
 """
 from typing import Sequence
 

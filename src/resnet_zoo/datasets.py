@@ -1,72 +1,128 @@
-"""The datasets that ``train`` and ``validate`` read, behind one interface.
+"""The datasets that ``train`` and ``validate`` read: one table, and the one place that creates datasets and loaders.
 
-``--dataset`` is ``cifar10`` or ``cifar100`` (the official python version, held on the device: see
-`resnet_zoo.data`) or ``imagefolder`` (a ``train/`` + ``val/`` tree of class folders, decoded by DataLoader
-workers: see `resnet_zoo.imagefolder`). Each dataset's evaluation split is its ``test`` split (``val/`` for an
-image folder).
+`DATASETS` holds an entry per ``--dataset``: ``cifar10`` and ``cifar100`` (the official python version, held on
+the device: `resnet_zoo.cifar`) and ``imagefolder`` (a ``train/`` + ``val/`` tree of class folders, decoded by
+DataLoader workers: `resnet_zoo.imagefolder`). Callers ask the entry (`get_dataset`) what differs between them,
+its title, classes, loader, generator device and model overlay, and create splits and loaders through
+`create_dataset` and `create_loader`, as timm's ``timm.data`` does. Each dataset's evaluation split is its
+``test`` split (``val/`` for an image folder).
 """
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Protocol, Sequence, Union
 
 import torch
 
-from .data import DATASETS, CifarSplit, DeviceLoader, download_cifar, get_spec, load_cifar
+from .cifar import CIFAR_SPECS, CifarSplit, DeviceLoader
 from .distributed import Ranks
 from .errors import DataError
-from .imagefolder import FolderLoader, FolderSplit, load_image_folder
-
-IMAGEFOLDER = "imagefolder"
-"""``--dataset`` of an image folder tree."""
-
-DATASET_NAMES = (*DATASETS, IMAGEFOLDER)
-"""Every ``--dataset``."""
+from .imagefolder import IMAGE_FOLDER, FolderLoader, FolderSplit
+from .pretrained import RECIPE_TAG_PREFIX
 
 Split = Union[CifarSplit, FolderSplit]
+"""One split of a dataset, as `create_dataset` returns it."""
+
 Loader = Union[DeviceLoader, FolderLoader]
+"""The batches of a split, as `create_loader` returns them."""
 
 
-def check_dataset(dataset: str) -> None:
-    """Raise `DataError` unless ``dataset`` is one of `DATASET_NAMES`."""
-    if dataset not in DATASET_NAMES:
-        raise DataError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASET_NAMES)}")
+class DatasetSpec(Protocol):
+    """What ``train`` and ``validate`` ask of a ``--dataset``; `resnet_zoo.cifar.CifarSpec` and
+    `resnet_zoo.imagefolder.ImageFolderSpec` answer it.
+
+    Attributes:
+        name: Its ``--dataset``.
+        title: Human-readable name.
+        num_classes: Number of classes, or ``None`` where the data says (one per class folder).
+        supports_cutout: Whether cutout applies to its training batches.
+    """
+
+    name: str
+    title: str
+    num_classes: Optional[int]
+    supports_cutout: bool
+
+    def download(self, root: Union[str, Path]) -> None:
+        """Fetch the dataset into ``root`` if it is missing.
+
+        Raises:
+            DataError: If the download fails, or the dataset cannot be downloaded.
+        """
+
+    def load(self, root: Union[str, Path], split: str, limit: Optional[int] = None) -> Split:
+        """Read or list ``split`` (``"train"`` or ``"test"``) under ``root``, its first ``limit`` images only."""
+
+    def create_loader(self, split: Split, batch_size: int, cfg: Dict[str, Any], device: torch.device,
+                      **options: Any) -> Loader:
+        """The batches of ``split``; ``options`` are the keyword arguments of `create_loader`."""
+
+    def generator_device(self, device: torch.device) -> torch.device:
+        """Where the generator of the training order lives when training on ``device``."""
+
+    def model_overlay(self, classes: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        """``pretrained_cfg`` entries of a model for the dataset with ``classes``: the number of classes, the class
+        names when given and the normalisation where the dataset has its own."""
 
 
-def dataset_title(dataset: str) -> str:
-    """Human-readable name of ``dataset``."""
-    return "image folder" if dataset == IMAGEFOLDER else get_spec(dataset).title
+DATASETS: Dict[str, DatasetSpec] = {**CIFAR_SPECS, IMAGE_FOLDER.name: IMAGE_FOLDER}
+"""Every ``--dataset``, by name."""
 
 
-def default_tag(dataset: str) -> str:
-    """Pretrained tag of weights trained on ``dataset`` (``rz_imagefolder`` for an image folder)."""
-    return f"rz_{IMAGEFOLDER}" if dataset == IMAGEFOLDER else get_spec(dataset).tag
+def get_dataset(name: str) -> DatasetSpec:
+    """The entry of ``name`` in `DATASETS`.
+
+    Raises:
+        DataError: If there is none.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    return DATASETS[name]
 
 
-def load_split(root: Union[str, Path], dataset: str, split: str, limit: Optional[int] = None,
-               download: bool = False) -> Split:
-    """Read (CIFAR) or list (image folder) the ``split`` (``"train"`` or ``"test"``) of ``dataset`` under ``root``.
+def default_tag(name: str) -> str:
+    """Pretrained tag of the weights the recipe trains on dataset ``name``: ``rz_`` and the name (``rz_cifar10``).
+
+    Raises:
+        DataError: If ``name`` is not one of `DATASETS`.
+    """
+    return f"{RECIPE_TAG_PREFIX}{get_dataset(name).name}"
+
+
+def check_data_folder(root: Union[str, Path]) -> Path:
+    """``root`` as a `Path`, once it is known to be a folder.
+
+    Raises:
+        DataError: If ``root`` does not exist or is not a folder (one line naming it).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: {'not a folder' if root.exists() else 'folder does not exist'}")
+    return root
+
+
+def create_dataset(name: str, root: Union[str, Path], split: str, limit: Optional[int] = None,
+                   download: bool = False) -> Split:
+    """The ``split`` (``"train"`` or ``"test"``) of dataset ``name`` under the data folder ``root``: CIFAR read
+    into memory, an image folder listed.
 
     Args:
+        name: One of `DATASETS`.
         root: The data folder.
-        dataset: One of `DATASET_NAMES`.
         split: ``"train"`` or ``"test"``.
         limit: Keep only the first ``limit`` images.
-        download: Fetch a CIFAR dataset with torchvision if it is missing.
+        download: Fetch the dataset first if it is missing (CIFAR only).
 
     Raises:
         DataError: If the data is missing or invalid (the message names what), or ``download`` is asked for an
             image folder.
     """
-    check_dataset(dataset)
-    if dataset == IMAGEFOLDER:
-        if download:
-            raise DataError("--download fetches CIFAR only; an image folder must be on disk")
-        return load_image_folder(root, split, limit)
+    dataset = get_dataset(name)
     if download:
-        download_cifar(root, dataset)
-    return load_cifar(root, dataset, split, limit)
+        dataset.download(root)
+    return dataset.load(check_data_folder(root), split, limit)
 
 
-def make_loader(
+def create_loader(
+        name: str,
         split: Split,
         batch_size: int,
         cfg: Dict[str, Any],
@@ -78,40 +134,15 @@ def make_loader(
         workers: int = 0,
         channels_last: bool = False,
 ) -> Loader:
-    """The loader of ``split``: batches on ``device``, normalised as ``cfg`` (a model's pretrained_cfg) says.
+    """The loader of ``split`` of dataset ``name``: batches on ``device``, normalised as ``cfg`` (a model's
+    pretrained_cfg) says.
 
-    ``cutout`` applies to CIFAR, ``workers`` to image folders; see `resnet_zoo.data.DeviceLoader` and
+    ``cutout`` applies to CIFAR, ``workers`` to image folders; see `resnet_zoo.cifar.DeviceLoader` and
     `resnet_zoo.imagefolder.FolderLoader` for the other arguments.
+
+    Raises:
+        DataError: If ``name`` is not one of `DATASETS`.
     """
-    if isinstance(split, FolderSplit):
-        return FolderLoader(split, batch_size, cfg, device, train=train, generator=generator,
-                            channels_last=channels_last, ranks=ranks, workers=workers)
-    return DeviceLoader(split, batch_size, cfg["mean"], cfg["std"], device, train=train, cutout=cutout,
-                        generator=generator, channels_last=channels_last, ranks=ranks)
-
-
-def generator_device(dataset: str, device: torch.device) -> torch.device:
-    """Where the generator of ``dataset``'s training order lives: the training device for CIFAR (the whole
-    dataset is there), the CPU for an image folder (its DataLoader draws the order)."""
-    return torch.device("cpu") if dataset == IMAGEFOLDER else device
-
-
-def model_overlay(dataset: str, classes: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-    """``pretrained_cfg`` entries of a model for ``dataset``: number of classes, class names and, for CIFAR,
-    the dataset's mean and std (an image folder keeps the model's registered ones, ImageNet's).
-
-    Args:
-        dataset: One of `DATASET_NAMES`.
-        classes: The dataset's class names; required for an image folder.
-    """
-    check_dataset(dataset)
-    if dataset == IMAGEFOLDER:
-        if classes is None:
-            raise ValueError("an image folder model needs the class names")
-        overlay: Dict[str, Any] = dict(num_classes=len(classes))
-    else:
-        spec = get_spec(dataset)
-        overlay = dict(num_classes=spec.num_classes, mean=spec.mean, std=spec.std)
-    if classes is not None:
-        overlay["label_names"] = tuple(classes)
-    return overlay
+    return get_dataset(name).create_loader(split, batch_size, cfg, device, train=train, cutout=cutout,
+                                           generator=generator, ranks=ranks, workers=workers,
+                                           channels_last=channels_last)

@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .checkpoint import load_training_state, training_state_tensors
-from .datasets import IMAGEFOLDER, Loader, Split, check_dataset, generator_device, make_loader
+from .datasets import Loader, Split, create_loader, get_dataset
 from .distributed import Ranks, all_reduce_sum
 from .errors import ZooError
 from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
@@ -102,7 +102,7 @@ class Recipe:
 
     def __post_init__(self):
         check_model_name(self.model)
-        check_dataset(self.dataset)
+        dataset = get_dataset(self.dataset)
         if self.warmup_epochs is None:
             object.__setattr__(self, "warmup_epochs", default_warmup_epochs(self.epochs))
         checks = [
@@ -116,7 +116,7 @@ class Recipe:
             (0 <= self.ema_decay < 1, "--ema-decay must lie in [0, 1) (0: no EMA)"),
             (self.cutout >= 0, "--cutout must not be negative"),
             (self.precision in ("bf16", "fp32"), "--precision must be bf16 or fp32 (auto is resolved before)"),
-            (not (self.cutout and self.dataset == IMAGEFOLDER), "--cutout is for CIFAR, not an image folder"),
+            (not self.cutout or dataset.supports_cutout, "--cutout is for CIFAR, not an image folder"),
             (self.subset is None or self.subset >= self.batch_size,
              "--subset must hold at least one batch (--batch-size images)"),
             (self.test_subset is None or self.test_subset >= 1, "--test-subset must be at least 1"),
@@ -263,12 +263,13 @@ class Training:
     def loaders(self, train: Split, test: Split, workers: int = 0) -> Tuple[Loader, Loader]:
         """Train and test batches of this process on the training device, normalised with the model's
         pretrained_cfg (``workers`` decode an image folder)."""
-        cfg = self.model.pretrained_cfg
+        recipe, cfg = self.recipe, self.model.pretrained_cfg
         return (
-            make_loader(train, self.recipe.batch_size, cfg, self.device, train=True, cutout=self.recipe.cutout,
-                        generator=self.generator, ranks=self.ranks, workers=workers, channels_last=True),
-            make_loader(test, EVAL_BATCH_SIZE, cfg, self.device, ranks=self.ranks, workers=workers,
-                        channels_last=True),
+            create_loader(recipe.dataset, train, recipe.batch_size, cfg, self.device, train=True,
+                          cutout=recipe.cutout, generator=self.generator, ranks=self.ranks, workers=workers,
+                          channels_last=True),
+            create_loader(recipe.dataset, test, EVAL_BATCH_SIZE, cfg, self.device, ranks=self.ranks,
+                          workers=workers, channels_last=True),
         )
 
     def state_tensors(self) -> Dict[str, torch.Tensor]:
@@ -317,7 +318,7 @@ def build_training(
     if recipe.sync_bn:  # after the EMA copy, which keeps plain BatchNorm
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = create_optimizer(model, recipe, fused=cuda)
-    generator = torch.Generator(device=generator_device(recipe.dataset, device))
+    generator = torch.Generator(device=get_dataset(recipe.dataset).generator_device(device))
     generator.manual_seed(recipe.seed)
     network = model
     if ranks.world_size > 1:

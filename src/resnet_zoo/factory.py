@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
-from .datasets import dataset_title, model_overlay
+from .datasets import get_dataset
 from .errors import WeightsError, ZooError
 from .weights import check_model_name
 
@@ -42,7 +42,7 @@ def create_model_for(
 
     Args:
         name: A resnet_zoo model name, e.g. ``"cifar_resnet56"``.
-        dataset: One of `resnet_zoo.datasets.DATASET_NAMES`, or ``None`` to keep the model's registered cfg.
+        dataset: One of `resnet_zoo.datasets.DATASETS`, or ``None`` to keep the model's registered cfg.
         classes: Class names for ``pretrained_cfg["label_names"]`` (``None`` keeps the registered ones); required
             for an image folder.
         file: Weights to load through timm (a safetensors state dict), or ``None`` for a new model.
@@ -51,7 +51,7 @@ def create_model_for(
         ZooError: If ``name`` is not a resnet_zoo model.
     """
     check_model_name(name)
-    overlay = model_overlay(dataset, classes) if dataset is not None else {}
+    overlay = get_dataset(dataset).model_overlay(classes) if dataset is not None else {}
     if file is not None:
         overlay["file"] = str(file)
     return timm.create_model(name, pretrained=file is not None, num_classes=overlay.get("num_classes"),
@@ -114,8 +114,9 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
             model = create_model_for(name, dataset, classes, file=checkpoint)
     except (RuntimeError, OSError) as e:
         raise WeightsError(f"cannot load {source} into {name}: {e}") from e
-    num_classes = model_overlay(dataset, classes)["num_classes"] if dataset is not None else model.num_classes
-    if model.num_classes != num_classes:
-        raise ZooError(f"{name} with {source} has {model.num_classes} classes, {dataset_title(dataset)} has "
-                       f"{num_classes}")
+    if dataset is not None:
+        spec = get_dataset(dataset)
+        num_classes = spec.model_overlay(classes)["num_classes"]
+        if model.num_classes != num_classes:
+            raise ZooError(f"{name} with {source} has {model.num_classes} classes, {spec.title} has {num_classes}")
     return model.eval()

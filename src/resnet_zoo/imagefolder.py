@@ -1,8 +1,9 @@
 """ImageNet-style data for ``zoo_resnet*``: a torchvision ``ImageFolder`` tree, decoded by DataLoader workers.
 
 The data root holds ``train/`` and ``val/``, each with one sub-folder of images per class (the layout of
-ImageNet after the usual preparation). `load_image_folder` lists a split; `FolderLoader` decodes and
-augments it in DataLoader worker processes and normalises the batches on the training device:
+ImageNet after the usual preparation). `IMAGE_FOLDER` is its entry in `resnet_zoo.datasets.DATASETS`.
+`load_image_folder` lists a split; `FolderLoader` decodes and augments it in DataLoader worker processes and
+normalises the batches on the training device:
 
 * training: random resized crop to the model's input size (scale 0.08-1, aspect ratio 3/4-4/3), horizontal
   flip;
@@ -16,14 +17,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import Normalize
-from .data import check_data_folder
 from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .errors import DataError
 
@@ -59,13 +59,13 @@ def load_image_folder(root: Union[str, Path], split: str = "train", limit: Optio
         limit: Keep only the first ``limit`` images.
 
     Raises:
-        DataError: If ``root`` or the split's folder is missing, it holds no class folder, or a class folder
-            holds no image, or the split holds fewer than ``limit`` images.
+        DataError: If the split's folder is missing, it holds no class folder, or a class folder holds no image,
+            or the split holds fewer than ``limit`` images.
     """
     from torchvision.datasets import ImageFolder
     if split not in SPLIT_FOLDERS:
         raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
-    folder = check_data_folder(root) / SPLIT_FOLDERS[split]
+    folder = Path(root) / SPLIT_FOLDERS[split]
     if not folder.is_dir():
         raise DataError(f"{folder} is missing: an image folder dataset holds train/ and val/, each with one "
                         f"sub-folder of images per class")
@@ -209,3 +209,57 @@ class FolderLoader:
         for images, labels in self.loader:
             images = images.to(self.device, non_blocking=True)
             yield self.normalize(images), labels.to(self.device, non_blocking=True)
+
+
+class ImageFolderSpec:
+    """The image folder tree as an entry of `resnet_zoo.datasets.DATASETS`: what ``train`` and ``validate`` ask of
+    ``--dataset imagefolder``.
+
+    Attributes:
+        name: Its ``--dataset``.
+        title: Human-readable name.
+        num_classes: ``None``: one class per class folder.
+        supports_cutout: Cutout does not apply (it is a CIFAR augmentation).
+    """
+
+    name: ClassVar[str] = "imagefolder"
+    title: ClassVar[str] = "image folder"
+    num_classes: ClassVar[Optional[int]] = None
+    supports_cutout: ClassVar[bool] = False
+
+    def download(self, root: Union[str, Path]) -> None:
+        """Refuse: an image folder is not fetched.
+
+        Raises:
+            DataError: Always.
+        """
+        raise DataError("--download fetches CIFAR only; an image folder must be on disk")
+
+    def load(self, root: Union[str, Path], split: str, limit: Optional[int] = None) -> FolderSplit:
+        """List ``split`` under ``root`` (`load_image_folder`)."""
+        return load_image_folder(root, split, limit)
+
+    def create_loader(self, split: FolderSplit, batch_size: int, cfg: Dict[str, Any], device: torch.device,
+                      cutout: int = 0, **options: Any) -> FolderLoader:
+        """A `FolderLoader` of ``split``, transformed and normalised as ``cfg`` says; ``options`` are its keyword
+        arguments (``cutout`` does not apply)."""
+        return FolderLoader(split, batch_size, cfg, device, **options)
+
+    def generator_device(self, device: torch.device) -> torch.device:
+        """The CPU, where the DataLoader draws the training order and augmentation seeds."""
+        return torch.device("cpu")
+
+    def model_overlay(self, classes: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        """``pretrained_cfg`` entries of a model for the tree's ``classes``: their number and names (the mean and
+        std stay the model's registered ones, ImageNet's).
+
+        Raises:
+            ValueError: If ``classes`` is ``None``.
+        """
+        if classes is None:
+            raise ValueError("an image folder model needs the class names")
+        return dict(num_classes=len(classes), label_names=tuple(classes))
+
+
+IMAGE_FOLDER = ImageFolderSpec()
+"""The image folder tree's entry in `resnet_zoo.datasets.DATASETS`."""

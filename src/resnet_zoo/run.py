@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from .datasets import default_tag, load_split
+from .datasets import create_dataset, default_tag
 from .distributed import Ranks, barrier, broadcast_buffers, destroy_process_group, init_process_group
 from .engine import Recipe, Training, build_training, train_one_epoch
 from .errors import ZooError
@@ -43,7 +43,7 @@ class RunOptions:
     """Where and how a run executes: what ``resnet-zoo train`` takes besides the `Recipe`.
 
     Attributes:
-        data: Folder holding the dataset (see `resnet_zoo.datasets.load_split`).
+        data: Folder holding the dataset (see `resnet_zoo.datasets.create_dataset`).
         out: Run folder (``None``: ``runs/MODEL.TAG``).
         tag: Pretrained tag of the export (``None``: `resnet_zoo.datasets.default_tag` of the dataset).
         resume: Continue the run in ``out`` from its checkpoint.
@@ -146,8 +146,8 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
     if resumed is None and checkpoint.exists():
         raise ZooError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
 
-    train_split = load_split(options.data, recipe.dataset, "train", recipe.subset, download=options.download)
-    test_split = load_split(options.data, recipe.dataset, "test", recipe.test_subset)
+    train_split = create_dataset(recipe.dataset, options.data, "train", recipe.subset, download=options.download)
+    test_split = create_dataset(recipe.dataset, options.data, "test", recipe.test_subset)
     if test_split.classes != train_split.classes:
         raise ZooError(f"the test split's classes differ from the train split's under {options.data}")
     if device.type == "cuda":

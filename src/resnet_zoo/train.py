@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
-from .datasets import DATASET_NAMES
+from .datasets import DATASETS
 from .distributed import launched_ranks
 from .engine import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe, default_lr
 from .factory import resolve_device
@@ -46,7 +46,7 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--model", required=True, help="model name, e.g. cifar_resnet56")
     add("--data", type=Path, required=True, metavar="DIR",
         help="folder holding cifar-10-batches-py/, cifar-100-python/ or (imagefolder) train/ and val/")
-    add("--dataset", choices=DATASET_NAMES, default=d.dataset, help="sets the number of classes too")
+    add("--dataset", choices=DATASETS, default=d.dataset, help="sets the number of classes too")
     add("--download", action="store_true", help="fetch a CIFAR dataset with torchvision if missing")
     add("--out", type=Path, metavar="DIR", help="run folder (default: runs/MODEL.TAG)")
     add("--tag", help="pretrained tag of the export (default: rz_cifar10, rz_cifar100 or rz_imagefolder)")

@@ -20,8 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict
 
-from .data import check_data_folder
-from .datasets import DATASET_NAMES, IMAGEFOLDER, dataset_title, load_split, make_loader
+from .datasets import DATASETS, check_data_folder, create_dataset, create_loader, get_dataset
 from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
 from .factory import load_model, resolve_device
 from .imagefolder import DEFAULT_WORKERS
@@ -33,15 +32,17 @@ def validate(args: argparse.Namespace) -> EvalMetrics:
     device = resolve_device(args.device)
     if not args.download:
         check_data_folder(args.data)  # before the weights, which may come over the network
-    # an image folder's classes (listed, not decoded) shape the model; CIFAR's are known, so weights that do not
-    # fit fail before the data is read
-    folder = load_split(args.data, args.dataset, "test", args.subset) if args.dataset == IMAGEFOLDER else None
+    # the classes of a dataset that does not fix them (an image folder: listed, not decoded) shape the model, so it
+    # is listed first; the others are read after the weights, so that weights that do not fit fail first
+    listed = create_dataset(args.dataset, args.data, "test", args.subset) \
+        if get_dataset(args.dataset).num_classes is None else None
     model = load_model(args.model, args.dataset, args.pretrained, args.checkpoint,
-                       folder.classes if folder is not None else None)
-    test = folder or load_split(args.data, args.dataset, "test", args.subset, download=args.download)
+                       listed.classes if listed is not None else None)
+    test = listed if listed is not None else create_dataset(args.dataset, args.data, "test", args.subset,
+                                                            download=args.download)
     model, dtype = inference_model(model, args.precision, device)
-    loader = make_loader(test, args.batch_size, model.pretrained_cfg, device, workers=args.workers,
-                         channels_last=args.precision != "fp32")
+    loader = create_loader(args.dataset, test, args.batch_size, model.pretrained_cfg, device, workers=args.workers,
+                           channels_last=args.precision != "fp32")
     return evaluate(model, loader, dtype)
 
 
@@ -55,7 +56,7 @@ def validate_arguments(parser: argparse.ArgumentParser) -> None:
                          help="a Hub model folder, a safetensors weights file or a training checkpoint")
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
                         help="folder holding cifar-10-batches-py/, cifar-100-python/ or (imagefolder) val/")
-    parser.add_argument("--dataset", choices=DATASET_NAMES, default="cifar10")
+    parser.add_argument("--dataset", choices=DATASETS, default="cifar10")
     parser.add_argument("--download", action="store_true", help="fetch a CIFAR dataset with torchvision if missing")
     parser.add_argument("--batch-size", type=int, default=EVAL_BATCH_SIZE, metavar="N")
     parser.add_argument("--subset", type=int, metavar="N", help="only the first N test images")
@@ -73,7 +74,7 @@ def validate_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{args.model} on {dataset_title(args.dataset)} test ({metrics.images} images): "
+        print(f"{args.model} on {get_dataset(args.dataset).title} test ({metrics.images} images): "
               f"top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%  loss {metrics.loss:.4f}  "
               f"{metrics.img_per_s:,.0f} img/s")
     return 0

@@ -1,5 +1,8 @@
-"""CIFAR-10 and CIFAR-100 from their official "python version" folders, and batches that live on the device.
+"""CIFAR-10 and CIFAR-100: their entries in the dataset table, their official "python version" folders, and
+batches that live on the device.
 
+* `CIFAR10` and `CIFAR100` are the datasets' entries in `resnet_zoo.datasets.DATASETS`: layout, statistics (from
+  `resnet_zoo.cifar_constants`, which the models' pretrained cfgs share) and how each split is read and batched.
 * `load_cifar` reads ``cifar-10-batches-py/`` or ``cifar-100-python/`` (the layout that
   ``torchvision.datasets.CIFAR10/100(download=True)`` leaves on disk). The batches are pickles, read by
   `read_batch` through an unpickler that resolves only the numpy globals the format needs, so a crafted file
@@ -15,17 +18,16 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .augment import Normalize, crop_flip, cutout_
-from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .cifar_constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
+from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .errors import DataError
-from .pretrained import CIFAR10_TAG
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray, numeric as _numeric
@@ -41,7 +43,7 @@ CROP_PADDING = 4
 
 @dataclass(frozen=True)
 class CifarSpec:
-    """Layout and statistics of one CIFAR dataset.
+    """One CIFAR dataset: its layout and statistics, and its entry in `resnet_zoo.datasets.DATASETS`.
 
     Attributes:
         name: ``"cifar10"`` or ``"cifar100"``.
@@ -55,8 +57,8 @@ class CifarSpec:
         num_classes: Number of classes.
         mean: Per-channel mean of the train images, in [0, 1] units.
         std: Per-channel standard deviation of the train images, in [0, 1] units.
-        tag: Tag of the zoo's weights trained on this dataset.
         torchvision_class: Name of the ``torchvision.datasets`` class whose archive holds the folder.
+        supports_cutout: Cutout applies to its training batches.
     """
 
     name: str
@@ -70,8 +72,8 @@ class CifarSpec:
     num_classes: int
     mean: Tuple[float, float, float]
     std: Tuple[float, float, float]
-    tag: str
     torchvision_class: str
+    supports_cutout: ClassVar[bool] = True
 
     def files(self, split: str) -> Tuple[str, ...]:
         """Batch files of ``split`` (``"train"`` or ``"test"``)."""
@@ -79,32 +81,60 @@ class CifarSpec:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         return self.train_files if split == "train" else self.test_files
 
+    def download(self, root: Union[str, Path]) -> None:
+        """Fetch the dataset into ``root`` unless it is all there (`download_cifar`)."""
+        download_cifar(root, self.name)
 
-DATASETS: Dict[str, CifarSpec] = {
-    "cifar10": CifarSpec(
-        name="cifar10", title="CIFAR-10", folder="cifar-10-batches-py",
-        train_files=tuple(f"data_batch_{i}" for i in range(1, 6)), test_files=("test_batch",),
-        meta_file="batches.meta", label_key="labels", names_key="label_names", num_classes=10,
-        mean=CIFAR10_MEAN, std=CIFAR10_STD, tag=CIFAR10_TAG, torchvision_class="CIFAR10"),
-    "cifar100": CifarSpec(
-        name="cifar100", title="CIFAR-100", folder="cifar-100-python",
-        train_files=("train",), test_files=("test",),
-        meta_file="meta", label_key="fine_labels", names_key="fine_label_names", num_classes=100,
-        mean=CIFAR100_MEAN, std=CIFAR100_STD, tag="rz_cifar100",
-        torchvision_class="CIFAR100"),
-}
-"""The supported datasets by name."""
+    def load(self, root: Union[str, Path], split: str, limit: Optional[int] = None) -> "CifarSplit":
+        """Read ``split`` from ``root`` (`load_cifar`)."""
+        return load_cifar(root, self.name, split, limit)
+
+    def create_loader(self, split: "CifarSplit", batch_size: int, cfg: Dict[str, Any], device: torch.device,
+                      workers: int = 0, **options: Any) -> "DeviceLoader":
+        """A `DeviceLoader` of ``split``, normalised with ``cfg``'s mean and std; ``options`` are its keyword
+        arguments (``workers`` does not apply: the split is on the device)."""
+        return DeviceLoader(split, batch_size, cfg["mean"], cfg["std"], device, **options)
+
+    def generator_device(self, device: torch.device) -> torch.device:
+        """``device``: the whole split is there, and the training order and augmentations are drawn there."""
+        return device
+
+    def model_overlay(self, classes: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        """``pretrained_cfg`` entries of a model for this dataset: its number of classes, mean and std, and the
+        class names ``classes`` when given."""
+        overlay: Dict[str, Any] = dict(num_classes=self.num_classes, mean=self.mean, std=self.std)
+        if classes is not None:
+            overlay["label_names"] = tuple(classes)
+        return overlay
+
+
+CIFAR10 = CifarSpec(
+    name="cifar10", title="CIFAR-10", folder="cifar-10-batches-py",
+    train_files=tuple(f"data_batch_{i}" for i in range(1, 6)), test_files=("test_batch",),
+    meta_file="batches.meta", label_key="labels", names_key="label_names", num_classes=10,
+    mean=CIFAR10_MEAN, std=CIFAR10_STD, torchvision_class="CIFAR10")
+"""CIFAR-10."""
+
+CIFAR100 = CifarSpec(
+    name="cifar100", title="CIFAR-100", folder="cifar-100-python",
+    train_files=("train",), test_files=("test",),
+    meta_file="meta", label_key="fine_labels", names_key="fine_label_names", num_classes=100,
+    mean=CIFAR100_MEAN, std=CIFAR100_STD, torchvision_class="CIFAR100")
+"""CIFAR-100, with its 100 fine labels."""
+
+CIFAR_SPECS: Dict[str, CifarSpec] = {spec.name: spec for spec in (CIFAR10, CIFAR100)}
+"""The CIFAR datasets by name."""
 
 
 def get_spec(dataset: str) -> CifarSpec:
     """The `CifarSpec` of ``dataset``.
 
     Raises:
-        DataError: If ``dataset`` is not one of `DATASETS`.
+        DataError: If ``dataset`` is not one of `CIFAR_SPECS`.
     """
-    if dataset not in DATASETS:
-        raise DataError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
-    return DATASETS[dataset]
+    if dataset not in CIFAR_SPECS:
+        raise DataError(f"unknown dataset {dataset!r}; valid: {', '.join(CIFAR_SPECS)}")
+    return CIFAR_SPECS[dataset]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -163,18 +193,6 @@ def read_batch(path: Union[str, Path]) -> Dict[str, Any]:
     if not isinstance(content, dict):
         raise DataError(f"{path} is not a CIFAR file: it holds a {type(content).__name__}, not a dict")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in content.items()}
-
-
-def check_data_folder(root: Union[str, Path]) -> Path:
-    """``root`` as a `Path`, once it is known to be a folder.
-
-    Raises:
-        DataError: If ``root`` does not exist or is not a folder (one line naming it).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: {'not a folder' if root.exists() else 'folder does not exist'}")
-    return root
 
 
 def missing_files(root: Union[str, Path], dataset: str = "cifar10") -> Tuple[Path, ...]:
@@ -255,11 +273,10 @@ def load_cifar(
         The split, in file order.
 
     Raises:
-        DataError: If ``root`` is not a folder, a file is missing (the message names each one) or is not a
-            valid CIFAR file, or the split holds fewer than ``limit`` images.
+        DataError: If a file is missing (the message names each one) or is not a valid CIFAR file, or the split
+            holds fewer than ``limit`` images.
     """
     spec = get_spec(dataset)
-    check_data_folder(root)
     missing = missing_files(root, dataset)
     if missing:
         raise DataError(f"{spec.title} under {root} is missing {', '.join(map(str, missing))} "
