@@ -9,8 +9,8 @@ import torch.nn as nn
 
 from resnet_zoo.cifar import DeviceLoader, load_cifar
 from resnet_zoo.errors import ZooError
-from resnet_zoo.precision import inference_model, native_bf16, resolve_precision
 from resnet_zoo.evaluation import evaluate
+from resnet_zoo.precision import inference_model, is_channels_last, native_bf16, resolve_precision
 
 CPU = torch.device("cpu")
 HUB = Path(__file__).resolve().parents[1] / "hub"
@@ -38,7 +38,7 @@ def test_unknown_precision_is_an_error():
 def test_fp32_inference_is_the_model_as_loaded():
     model = timm.create_model("cifar_resnet20")
     exact, dtype = inference_model(model, "fp32", CPU)
-    assert exact is model and dtype is None and not model.training
+    assert exact is model and dtype is None and not model.training and not is_channels_last(exact)
     assert any(isinstance(m, nn.BatchNorm2d) for m in exact.modules())
 
 
@@ -47,7 +47,7 @@ def test_fast_inference_is_folded_and_channels_last(precision):
     model = timm.create_model("cifar_resnet20").eval()
     fast, dtype = inference_model(model, precision, CPU)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
-    assert fast.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert fast.conv1.weight.is_contiguous(memory_format=torch.channels_last) and is_channels_last(fast)
     assert dtype == (torch.bfloat16 if resolve_precision(precision, CPU) == "bf16" else None)
     x = torch.randn(4, 3, 32, 32)
     with torch.inference_mode():
@@ -68,7 +68,7 @@ def top1(cifar10_root):
             model = timm.create_model(f"local-dir:{folder}", pretrained=True)
             model, dtype = inference_model(model, precision, CPU)
             cfg = model.pretrained_cfg
-            loader = DeviceLoader(split, 1000, cfg["mean"], cfg["std"], channels_last=precision != "fp32")
+            loader = DeviceLoader(split, 1000, cfg["mean"], cfg["std"], channels_last=is_channels_last(model))
             measured[folder, precision] = evaluate(model, loader, dtype).top1
         return measured[folder, precision]
 

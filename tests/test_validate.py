@@ -1,4 +1,5 @@
-"""``evaluate`` against hand-computed metrics, and ``resnet-zoo validate`` on every kind of weights source."""
+"""``evaluate`` against hand-computed metrics, `evaluate_weights` and ``resnet-zoo validate`` on every kind of
+weights source."""
 import json
 
 import pytest
@@ -10,8 +11,8 @@ from safetensors.torch import save_file
 from resnet_zoo.cifar import CifarSplit, DeviceLoader, load_cifar
 from resnet_zoo.cifar_constants import CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.cli import main
+from resnet_zoo.evaluation import evaluate, evaluate_weights
 from resnet_zoo.hub import export
-from resnet_zoo.evaluation import evaluate
 from resnet_zoo.weights import WEIGHTS_ENV
 
 SUBSET = 100
@@ -100,6 +101,14 @@ def test_checkpoint_file_and_hub_folder(capsys, weights, expected, cifar10_root,
     assert (report["top1"], report["top5"]) == (expected.top1, expected.top5)
     assert report["loss"] == pytest.approx(expected.loss, rel=1e-5)
     assert report["img_per_s"] > 0
+
+
+@pytest.mark.parametrize("source", ["plain.safetensors", "hub/cifar_resnet20.rz_cifar10"])
+def test_evaluate_weights_is_validate_from_python(weights, expected, cifar10_root, source):
+    metrics = evaluate_weights("cifar_resnet20", cifar10_root, checkpoint=weights[1] / source, precision="fp32",
+                               device=torch.device("cpu"), batch_size=64, subset=SUBSET)
+    assert (metrics.images, metrics.top1, metrics.top5) == (SUBSET, expected.top1, expected.top5)
+    assert metrics.loss == pytest.approx(expected.loss, rel=1e-5)
 
 
 def test_pretrained_weights_are_the_registered_ones(capsys, weights, expected, cifar10_root, monkeypatch):

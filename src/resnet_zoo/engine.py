@@ -35,7 +35,7 @@ from .distributed import Ranks, all_reduce_sum
 from .errors import ZooError
 from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
 from .factory import create_model_for
-from .precision import autocast_dtype, inference_model
+from .precision import autocast_dtype, inference_model, is_channels_last
 from .weights import check_model_name
 
 LR_PER_128 = 0.1
@@ -262,14 +262,14 @@ class Training:
 
     def loaders(self, train: Split, test: Split, workers: int = 0) -> Tuple[Loader, Loader]:
         """Train and test batches of this process on the training device, normalised with the model's
-        pretrained_cfg (``workers`` decode an image folder)."""
-        recipe, cfg = self.recipe, self.model.pretrained_cfg
+        pretrained_cfg and in its memory format (``workers`` decode an image folder)."""
+        recipe, cfg, channels_last = self.recipe, self.model.pretrained_cfg, is_channels_last(self.model)
         return (
             create_loader(recipe.dataset, train, recipe.batch_size, cfg, self.device, train=True,
                           cutout=recipe.cutout, generator=self.generator, ranks=self.ranks, workers=workers,
-                          channels_last=True),
+                          channels_last=channels_last),
             create_loader(recipe.dataset, test, EVAL_BATCH_SIZE, cfg, self.device, ranks=self.ranks,
-                          workers=workers, channels_last=True),
+                          workers=workers, channels_last=channels_last),
         )
 
     def state_tensors(self) -> Dict[str, torch.Tensor]:

@@ -2,17 +2,22 @@
 
 `evaluate` serves ``resnet-zoo validate`` and the per-epoch evaluation of a training run alike, so that the two
 agree to the last image; in a distributed run the metrics are those of every process's shard together.
+`evaluate_weights` is ``resnet-zoo validate`` from Python: a model's weights on a dataset's test split.
 """
 import time
 from dataclasses import dataclass
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .datasets import Loader
+from .datasets import Loader, check_data_folder, create_dataset, create_loader, get_dataset
 from .distributed import all_reduce_sum
+from .factory import load_model, resolve_device
+from .imagefolder import DEFAULT_WORKERS
+from .precision import inference_model, is_channels_last
 
 EVAL_BATCH_SIZE = 1000
 """Images per evaluation batch, in ``validate`` and in training's per-epoch evaluation alike."""
@@ -71,3 +76,52 @@ def evaluate(model: nn.Module, loader: Loader, dtype: Optional[torch.dtype] = No
     model.train(was_training)
     return EvalMetrics(top1=100. * top1 / n, top5=100. * top5 / n, loss=loss_sum / n, images=int(n),
                        img_per_s=n / elapsed)
+
+
+def evaluate_weights(
+        model: str,
+        data: Union[str, Path],
+        *,
+        dataset: str = "cifar10",
+        pretrained: bool = False,
+        checkpoint: Optional[Union[str, Path]] = None,
+        precision: str = "auto",
+        device: Optional[torch.device] = None,
+        batch_size: int = EVAL_BATCH_SIZE,
+        subset: Optional[int] = None,
+        workers: int = DEFAULT_WORKERS,
+        download: bool = False,
+) -> EvalMetrics:
+    """The metrics of model ``model`` with the given weights on the test split of ``dataset`` under ``data``.
+
+    Args:
+        model: A resnet_zoo model name, e.g. ``"cifar_resnet56"``.
+        data: The data folder (see `resnet_zoo.datasets.create_dataset`).
+        dataset: One of `resnet_zoo.datasets.DATASETS`.
+        pretrained: Evaluate the registered pretrained weights.
+        checkpoint: Or those of a Hub model folder, a safetensors weights file or a training checkpoint (see
+            `resnet_zoo.factory.load_model`).
+        precision: ``"auto"``, ``"bf16"`` or ``"fp32"`` (see `resnet_zoo.precision.inference_model`).
+        device: Where to evaluate (``None``: CUDA if available, else the CPU).
+        batch_size: Images per batch.
+        subset: Only the first ``subset`` test images (``None``: all).
+        workers: Image decoding processes, for an image folder.
+        download: Fetch a CIFAR dataset with torchvision if it is missing.
+
+    Raises:
+        DataError: If the data is missing or invalid.
+        WeightsError: If the weights are missing or do not fit ``model``.
+        ZooError: If ``model`` is not a resnet_zoo model, or its classes do not match ``dataset``.
+    """
+    device = resolve_device() if device is None else device
+    if not download:
+        check_data_folder(data)  # before the weights, which may come over the network
+    # the classes of a dataset that does not fix them (an image folder: listed, not decoded) shape the model, so it
+    # is listed first; the others are read after the weights, so that weights that do not fit fail first
+    listed = create_dataset(dataset, data, "test", subset) if get_dataset(dataset).num_classes is None else None
+    network = load_model(model, dataset, pretrained, checkpoint, listed.classes if listed is not None else None)
+    test = listed if listed is not None else create_dataset(dataset, data, "test", subset, download=download)
+    network, dtype = inference_model(network, precision, device)
+    loader = create_loader(dataset, test, batch_size, network.pretrained_cfg, device, workers=workers,
+                           channels_last=is_channels_last(network))
+    return evaluate(network, loader, dtype)

@@ -9,7 +9,7 @@ throughput than its float32 FMA) against about 1.5x on an AMD Zen 4. There ``--p
 
 Training always runs channels_last; bf16 means autocast (the weights stay float32). Inference in its fast
 form (`inference_model`) also folds every BatchNorm into its convolution; ``"fp32"`` inference runs the model
-exactly as loaded.
+exactly as loaded. The batches follow the model: `is_channels_last` tells a loader which memory format to make.
 """
 import argparse
 from typing import Optional, Tuple
@@ -73,6 +73,16 @@ def inference_model(model: nn.Module, precision: str, device: torch.device) -> T
         return model.to(device), None
     dtype = autocast_dtype(resolve_precision(precision, device))
     return fuse_bn(model).to(device, memory_format=torch.channels_last), dtype
+
+
+def is_channels_last(model: nn.Module) -> bool:
+    """Whether ``model``'s convolutions are channels_last, so that its inputs should be too: its first 4-D weight
+    whose two memory formats differ says (a training model and the fast `inference_model` are; a model as loaded
+    is not)."""
+    for weight in model.parameters():
+        if weight.dim() == 4 and weight.is_contiguous() != weight.is_contiguous(memory_format=torch.channels_last):
+            return weight.is_contiguous(memory_format=torch.channels_last)
+    return False
 
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ safetensors weights file, or a training checkpoint of ``resnet-zoo train`` (its 
 the ones its log measured). Inputs are normalised with the model's ``pretrained_cfg`` mean and std. By default
 (``--precision auto``) the model runs in its fast form: BatchNorm folded, channels_last, and bf16 autocast where
 the device computes bf16 natively; ``--precision fp32`` runs it exactly as loaded (see `resnet_zoo.precision`).
+The command parses its options for `resnet_zoo.evaluation.evaluate_weights` and prints what it returns.
 """
 import argparse
 import json
@@ -20,30 +21,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict
 
-from .datasets import DATASETS, check_data_folder, create_dataset, create_loader, get_dataset
-from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
-from .factory import load_model, resolve_device
+from .datasets import DATASETS, get_dataset
+from .evaluation import EVAL_BATCH_SIZE, evaluate_weights
+from .factory import resolve_device
 from .imagefolder import DEFAULT_WORKERS
-from .precision import add_precision_argument, inference_model
-
-
-def validate(args: argparse.Namespace) -> EvalMetrics:
-    """Evaluate the model that ``args`` (the options of ``resnet-zoo validate``) describe on its test split."""
-    device = resolve_device(args.device)
-    if not args.download:
-        check_data_folder(args.data)  # before the weights, which may come over the network
-    # the classes of a dataset that does not fix them (an image folder: listed, not decoded) shape the model, so it
-    # is listed first; the others are read after the weights, so that weights that do not fit fail first
-    listed = create_dataset(args.dataset, args.data, "test", args.subset) \
-        if get_dataset(args.dataset).num_classes is None else None
-    model = load_model(args.model, args.dataset, args.pretrained, args.checkpoint,
-                       listed.classes if listed is not None else None)
-    test = listed if listed is not None else create_dataset(args.dataset, args.data, "test", args.subset,
-                                                            download=args.download)
-    model, dtype = inference_model(model, args.precision, device)
-    loader = create_loader(args.dataset, test, args.batch_size, model.pretrained_cfg, device, workers=args.workers,
-                           channels_last=args.precision != "fp32")
-    return evaluate(model, loader, dtype)
+from .precision import add_precision_argument
 
 
 def validate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +51,10 @@ def validate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def validate_command(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo validate``; prints the metrics and returns 0."""
-    metrics = validate(args)
+    metrics = evaluate_weights(
+        args.model, args.data, dataset=args.dataset, pretrained=args.pretrained, checkpoint=args.checkpoint,
+        precision=args.precision, device=resolve_device(args.device), batch_size=args.batch_size,
+        subset=args.subset, workers=args.workers, download=args.download)
     report: Dict[str, Any] = dict(model=args.model, dataset=args.dataset, **asdict(metrics))
     if args.json:
         print(json.dumps(report))
