@@ -4,6 +4,8 @@ models are registered in timm whichever of resnet_zoo's modules is imported firs
 Each check starts from a fresh interpreter. The first imports run in children forked from one that has imported
 only torch and torchvision (the slow part, and no party to the registration): one torch import, not one a module.
 """
+import ast
+import importlib.util
 import json
 import os
 import pkgutil
@@ -18,6 +20,7 @@ import timm
 import resnet_zoo
 import resnet_zoo_autoload
 from resnet_zoo import blocks, fuse, resnet
+from resnet_zoo.cli import COMMANDS
 
 SRC = str(Path(resnet_zoo_autoload.__file__).parent)
 MODULES = [resnet_zoo.__name__] + [info.name for info in pkgutil.iter_modules(resnet_zoo.__path__, "resnet_zoo.")]
@@ -85,3 +88,24 @@ def test_any_module_imported_first_registers_the_models(autoload):
     pretrained = timm.list_pretrained("cifar_*")
     assert pretrained  # registered in this process too
     assert results == {name: ["ResNet", pretrained, False] for name in MODULES}, proc.stderr
+
+
+def _package_imports(module: str) -> set:
+    """The resnet_zoo modules that ``module``'s source imports (``from .x import``, ``import resnet_zoo.x``)."""
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = "resnet_zoo." + node.module if node.level and node.module else node.module or "resnet_zoo"
+            names.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names & set(MODULES)
+
+
+def test_command_modules_are_leaves():
+    """No module imports a command's module: what commands share lives in the library (the CLI loads them by name)."""
+    commands = {module for module, _ in COMMANDS.values()}
+    assert {"resnet_zoo.train", "resnet_zoo.hub_commands"} <= commands
+    assert {m: sorted(_package_imports(m) & commands) for m in MODULES if _package_imports(m) & commands} == {}
+    assert "resnet_zoo.hub" in _package_imports("resnet_zoo.hub_commands")  # the parse sees relative imports

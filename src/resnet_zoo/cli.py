@@ -15,10 +15,10 @@ COMMANDS = {
     "predict": ("resnet_zoo.predict", "classify image files with a (pretrained) model"),
     "validate": ("resnet_zoo.validate", "top-1/top-5/loss/throughput on a test split (CIFAR or an image folder)"),
     "train": ("resnet_zoo.train", "train with the zoo's recipe, on one device or under torchrun"),
-    "export": ("resnet_zoo.hub", "write a Hub model folder (config.json, model.safetensors, model card)"),
-    "verify": ("resnet_zoo.hub", "check a Hub model folder: checksum, tensors, metadata"),
-    "publish": ("resnet_zoo.hub", "validate a Hub model folder and upload it"),
-    "convert": ("resnet_zoo.convert", "convert a torchvision/timm/CIFAR checkpoint into a Hub model folder"),
+    "export": ("resnet_zoo.hub_commands", "write a Hub model folder (config.json, model.safetensors, model card)"),
+    "verify": ("resnet_zoo.hub_commands", "check a Hub model folder: checksum, tensors, metadata"),
+    "publish": ("resnet_zoo.hub_commands", "validate a Hub model folder and upload it"),
+    "convert": ("resnet_zoo.hub_commands", "convert a torchvision/timm/CIFAR checkpoint into a Hub model folder"),
 }
 """Command name -> (module that implements it, one-line help)."""
 

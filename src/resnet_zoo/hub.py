@@ -1,4 +1,4 @@
-"""Hub model folders: `export` one, `verify` it, `publish` it (and the ``export``/``verify``/``publish`` commands).
+"""Hub model folders: `export` one, `verify` it, `publish` it.
 
 A model folder is exactly one Hugging Face Hub model repo in timm's layout, so that after ``import resnet_zoo``
 ``timm.create_model("local-dir:FOLDER")`` and ``timm.create_model("hf-hub:ORG/NAME")`` load it:
@@ -13,7 +13,6 @@ A model folder is exactly one Hugging Face Hub model repo in timm's layout, so t
   weight file;
 * ``train_log.jsonl`` and ``training_curve.png`` when the training log is given.
 """
-import argparse
 import dataclasses
 import inspect
 import json
@@ -39,15 +38,11 @@ from .errors import WeightsError, ZooError
 from .resnet import ResNet
 from .train_log import TRAIN_LOG_NAME, read_train_log
 from .weights import (
-    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, build_from_state_dict, check_state_dict,
-    check_model_name, read_metadata, read_state_dict, read_weight_map, weight_files,
+    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, check_model_name, check_state_dict,
+    read_metadata, read_weight_map, weight_files,
 )
 
-__all__ = [
-    "export", "verify", "publish", "publish_files", "git_commit", "REQUIRED_METADATA",
-    "export_arguments", "export_command", "verify_arguments", "verify_command",
-    "publish_arguments", "publish_command", "add_card_arguments", "card_options",
-]
+__all__ = ["export", "verify", "publish", "publish_files", "git_commit", "REQUIRED_METADATA"]
 
 CONFIG_NAME = "config.json"
 """timm's model config in a Hub folder."""
@@ -463,113 +458,3 @@ def publish(folder: os.PathLike, repo_id: str, *, private: bool = False) -> str:
     except Exception as e:  # refused (HTTP), unreachable (the HTTP client's own errors) or offline mode
         raise ZooError(f"upload of {folder} to {repo_id} failed: {type(e).__name__}: {e}") from e
     return commit.commit_url
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# command line
-
-def add_card_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``export`` and ``convert``: the tag, what the card records, and sharding."""
-    parser.add_argument("--tag", required=True, help="pretrained tag of the weights, e.g. rz_cifar10")
-    parser.add_argument("--dataset", help="dataset trained and evaluated on, e.g. cifar10")
-    parser.add_argument("--top1", type=float, help="top-1 accuracy (%%) on the dataset's test split")
-    parser.add_argument("--top5", type=float, help="top-5 accuracy (%%)")
-    parser.add_argument("--loss", type=float, help="test loss")
-    parser.add_argument("--recipe", type=Path, metavar="JSON", help="JSON file of training hyper-parameters")
-    parser.add_argument("--command", dest="train_command", metavar="CMD", help="exact training command")
-    parser.add_argument("--train-log", type=Path, metavar="JSONL", help="training log, one JSON object per epoch")
-    parser.add_argument("--wall-time-s", type=float, metavar="S", help="training wall-clock time in seconds")
-    parser.add_argument("--hardware", help="training hardware, e.g. '1x NVIDIA H100 80GB'")
-    parser.add_argument("--max-shard-size", metavar="SIZE", help="shard weights above this size, e.g. 10MB")
-    source = parser.add_argument_group("weights made elsewhere")
-    source.add_argument("--mean", type=float, nargs="+", metavar="M",
-                        help="per-channel input mean the weights were trained with (default: the model's)")
-    source.add_argument("--std", type=float, nargs="+", metavar="S", help="per-channel input std, likewise")
-    source.add_argument("--license", help="licence of the weights, as a Hub licence id (default: the model's, "
-                                          "apache-2.0), e.g. bsd-2-clause")
-    source.add_argument("--license-file", type=Path, metavar="FILE",
-                        help="the licence's full text, reproduced in the card")
-    source.add_argument("--origin-url", metavar="URL", help="where the weights come from (pretrained_cfg origin_url)")
-    source.add_argument("--source", metavar="MARKDOWN",
-                        help="credit for the weights: repository, commit, file, authors (a row of the card)")
-    source.add_argument("--source-top1", type=float, metavar="PCT", help="top-1 (%%) the source reports")
-
-
-def _read_text(option: str, path: Optional[Path]) -> Optional[str]:
-    """The text of the file given to ``option`` (``None`` without one)."""
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ZooError(f"{option} {path}: {e.strerror or e}") from None
-
-
-def card_options(args: argparse.Namespace) -> Dict[str, Any]:
-    """Keyword arguments of `export` from the options of `add_card_arguments`."""
-    metrics = {k: getattr(args, k) for k in METRICS if getattr(args, k) is not None}
-    cfg = {k: getattr(args, k) for k in ("mean", "std", "license", "origin_url") if getattr(args, k) is not None}
-    recipe = _read_text("--recipe", args.recipe)
-    try:
-        recipe = json.loads(recipe) if recipe is not None else None
-    except ValueError as e:
-        raise ZooError(f"--recipe {args.recipe}: not a readable JSON file ({e})") from None
-    return dict(tag=args.tag, dataset=args.dataset, metrics=metrics or None, recipe=recipe,
-                command=args.train_command, train_log=args.train_log, wall_time_s=args.wall_time_s,
-                hardware=args.hardware, max_shard_size=args.max_shard_size, pretrained_cfg=cfg or None,
-                source=args.source, source_top1=args.source_top1,
-                license_text=_read_text("--license-file", args.license_file))
-
-
-def export_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``resnet-zoo export``."""
-    parser.add_argument("checkpoint", type=Path, help="safetensors state dict with resnet_zoo's names "
-                                                      "(use `resnet-zoo convert` for other checkpoints)")
-    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/cifar_resnet56.rz_cifar10")
-    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. cifar_resnet56")
-    add_card_arguments(parser)
-
-
-def export_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo export``: build ``--model`` from the checkpoint and write its model folder."""
-    state_dict = read_state_dict([args.checkpoint])
-    model = build_from_state_dict(args.model, state_dict, source=str(args.checkpoint))
-    print(export(model, args.out, **card_options(args)))
-    return 0
-
-
-def verify_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``resnet-zoo verify``."""
-    parser.add_argument("folder", type=Path, help="model folder, e.g. hub/cifar_resnet56.rz_cifar10")
-
-
-def verify_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo verify``: print what the folder holds, or fail with the reason."""
-    info = verify(args.folder)
-    metrics = ", ".join(f"{k} {v}" for k, v in info["metrics"].items()) or "no metrics"
-    print(f"{info['folder']}: OK, {info['architecture']}.{info['tag']}, {info['num_params']:,} parameters, "
-          f"{metrics}")
-    for name, digest in info["files"].items():
-        print(f"  {name}  sha256 {digest}")
-    return 0
-
-
-def publish_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``resnet-zoo publish``."""
-    parser.add_argument("folder", type=Path, help="model folder, e.g. hub/cifar_resnet56.rz_cifar10")
-    parser.add_argument("--repo-id", required=True, metavar="ORG/NAME",
-                        help="Hub repo, named <architecture>.<tag>, e.g. resnet-zoo/cifar_resnet56.rz_cifar10")
-    parser.add_argument("--private", action="store_true", help="create the repo as private")
-    parser.add_argument("--dry-run", action="store_true", help="check and list what would be uploaded, no upload")
-
-
-def publish_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo publish``: check the folder, then upload it (or, with ``--dry-run``, list it)."""
-    if not args.dry_run:
-        print(publish(args.folder, args.repo_id, private=args.private))
-        return 0
-    files = publish_files(args.folder, args.repo_id)
-    print(f"would upload to {args.repo_id} ({'private' if args.private else 'public'}), creating it if needed:")
-    for file in files:
-        print(f"  {file.name}  {file.stat().st_size:,} bytes")
-    return 0

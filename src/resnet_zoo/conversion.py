@@ -1,4 +1,4 @@
-"""Convert torchvision, timm and CIFAR ResNet checkpoints into Hub model folders (``resnet-zoo convert``).
+"""Convert torchvision, timm and CIFAR ResNet checkpoints into Hub model folders (``resnet-zoo convert`` runs it).
 
 torchvision's and timm's ResNets already use resnet_zoo's parameter names. CIFAR checkpoints of the common
 layouts are renamed: a nested ``state_dict``/``model``/``net`` entry is unwrapped, ``module.`` (DataParallel)
@@ -23,10 +23,10 @@ from typing import Any, Dict, Mapping, Optional
 import torch
 
 from .errors import WeightsError
-from .hub import add_card_arguments, card_options, export
+from .hub import export
 from .weights import build_from_state_dict, read_state_dict
 
-__all__ = ["read_checkpoint", "to_zoo_names", "convert", "convert_arguments", "convert_command"]
+__all__ = ["read_checkpoint", "to_zoo_names", "convert"]
 
 NESTED_KEYS = ("state_dict", "model", "net")
 """Entries of a training checkpoint that hold the model's state dict, in order of preference."""
@@ -128,18 +128,3 @@ def convert(src: Path, out_dir: Path, *, model: str, tag: str, **card: Any) -> P
     """
     state_dict = to_zoo_names(read_checkpoint(src))
     return export(build_from_state_dict(model, state_dict, source=str(src)), out_dir, tag=tag, **card)
-
-
-def convert_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``resnet-zoo convert``."""
-    parser.add_argument("src", type=Path, help="checkpoint: .safetensors, or .pth/.pt/.bin/.th (weights only)")
-    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/zoo_resnet50.tv_in1k")
-    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. zoo_resnet50")
-    add_card_arguments(parser)
-
-
-def convert_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo convert``."""
-    options = card_options(args)
-    print(convert(args.src, args.out, model=args.model, **options))
-    return 0
