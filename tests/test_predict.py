@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES
 from resnet_zoo.cli import main
-from resnet_zoo.predict import predict, sample_images
+from resnet_zoo.inference import predict, sample_images
 
 
 def test_samples_are_one_per_class():

@@ -88,5 +88,6 @@ def is_channels_last(model: nn.Module) -> bool:
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     """Add the ``--precision`` option of inference (``validate``, ``predict``) to ``parser``."""
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: BatchNorm folded, channels_last, bf16 where it is sure to be faster (GPU, CPU with AMX); "
-                             "bf16: the same in bf16 anywhere; fp32: the model exactly as loaded (default: auto)")
+                        help="auto: BatchNorm folded, channels_last, bf16 where it is sure to be faster (GPU, CPU "
+                             "with AMX); bf16: the same in bf16 anywhere; fp32: the model exactly as loaded "
+                             "(default: auto)")
