@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 import torch
+from timm.models import clean_state_dict
 
 from .errors import WeightsError
 from .hub import export
@@ -97,7 +98,6 @@ def to_zoo_names(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tens
     BatchNorm layers saved by PyTorch < 0.4.1 lack ``num_batches_tracked``; it only counts training steps and
     is added as 0.
     """
-    from timm.models import clean_state_dict
     renamed = {}
     for key, value in clean_state_dict(dict(state_dict)).items():
         for pattern, replacement in RENAMES:
