@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -25,13 +26,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from resnet_zoo.cards import read_card
 from resnet_zoo.checkpoint import CHECKPOINT_FILE, STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cli import DefaultsHelpFormatter, build_parser, main
 from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.engine import Recipe, build_training, create_optimizer, default_lr, train_one_epoch
 from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import resolve_precision
-from resnet_zoo.run import RunOptions, TrainingDiverged, command_line, train
+from resnet_zoo.run import RunOptions, TrainingDiverged, command_line, hardware, train
 from resnet_zoo.train import recipe_and_options, train_arguments
 from resnet_zoo.train_log import LOG_KEYS, TRAIN_LOG_NAME
 
@@ -191,6 +193,14 @@ def test_smoke_run_exports_the_ema_weights_and_timm_loads_them(smoke):
     assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
     card = (folder / "README.md").read_text()
     assert "resnet-zoo train --data" in card and "--subset 512" in card
+    assert read_card(folder / "README.md").details["Training hardware"] == hardware(torch.device("cpu"))
+
+
+def test_hardware_names_the_cpu_its_vector_unit_and_threads():
+    cpu = hardware(torch.device("cpu"))
+    assert re.fullmatch(r"CPU: .+, [A-Z0-9_]+(, AMX)?, \d+ threads", cpu), cpu
+    assert cpu.endswith(f", {torch.get_num_threads()} threads") and "unknown model" not in cpu
+    assert hardware(torch.device("cpu"), 4) == f"4 processes, each {cpu}"
 
 
 @pytest.mark.parametrize("source", ["cifar_resnet20.rz_cifar10", CHECKPOINT_FILE])

@@ -14,6 +14,7 @@ learning rate and the schedule do not depend on the number of processes, and a r
 Only rank 0 prints, logs, checkpoints and exports.
 """
 import math
+import platform
 import shlex
 import time
 from dataclasses import asdict, dataclass, fields
@@ -31,6 +32,7 @@ from .errors import ZooError
 from .factory import create_model_for, resolve_device
 from .hub import export
 from .imagefolder import DEFAULT_WORKERS
+from .precision import fast_bf16
 from .train_log import TRAIN_LOG_NAME, append_train_log, write_train_log
 
 
@@ -122,11 +124,6 @@ def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
 
 def _export(training: Training, history: List[Dict[str, Any]], folder: Path, tag: str, command: str) -> Path:
     recipe, final = training.recipe, history[-1]
-    hardware = "CPU"
-    if training.device.type == "cuda":
-        hardware = f"{training.ranks.world_size}x {torch.cuda.get_device_name(training.device)}"
-    elif training.ranks.world_size > 1:
-        hardware = f"{training.ranks.world_size} CPU processes"
     # a new model of the registered kind (plain BatchNorm, float32, on the CPU) with the evaluated weights
     model = create_model_for(recipe.model, recipe.dataset, classes=training.model.pretrained_cfg["label_names"])
     model.load_state_dict(training.eval_model.state_dict())
@@ -134,7 +131,26 @@ def _export(training: Training, history: List[Dict[str, Any]], folder: Path, tag
         model, folder, tag=tag, dataset=recipe.dataset,
         metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
         recipe=asdict(recipe), command=command, train_log=folder.parent / TRAIN_LOG_NAME, wall_time_s=final["wall_s"],
-        hardware=hardware)
+        hardware=hardware(training.device, training.ranks.world_size))
+
+
+def hardware(device: torch.device, world_size: int = 1) -> str:
+    """What a run trains on, as its model card says: the GPUs by name, or the CPU's model, vector unit and threads
+    (e.g. ``"CPU: Intel(R) Xeon(R) Processor, AVX512, 2 threads"``)."""
+    if device.type == "cuda":
+        return f"{world_size}x {torch.cuda.get_device_name(device)}"
+    cpu = (f"CPU: {_cpu_model()}, {torch.backends.cpu.get_cpu_capability()}"
+           f"{', AMX' if fast_bf16(device) else ''}, {torch.get_num_threads()} threads")
+    return f"{world_size} processes, each {cpu}" if world_size > 1 else cpu
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo``, or ``platform.processor()`` where there is none."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown model"
 
 
 def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> Path:
