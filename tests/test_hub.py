@@ -152,6 +152,8 @@ def test_export_refuses_to_replace_a_folder_of_other_files(tmp_path):
      r"source, state_dict, tag, url; got colour, hf_hub_id$"),
     (dict(tag="t", pretrained_cfg={"mean": (0.5, 0.5), "std": (0.2, 0.2, 0.2)}),
      r"^pretrained_cfg mean must have one value per input channel \(3\)$"),
+    (dict(tag="t", epochs=(3, 2)), r"^epochs must be \(k, n\) with 1 <= k <= n, .*; got \(3, 2\)$"),
+    (dict(tag="t", epochs=(0, 2)), r"^epochs must be \(k, n\) with 1 <= k <= n"),
     (dict(tag="t", license_text="Copyright (c) 2018, Someone"),
      r"^license_text needs the licence's Hub id too: pretrained_cfg=dict\(license=\.\.\.\) \(--license\)$"),
 ])

@@ -26,14 +26,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from resnet_zoo.cards import read_card
+from resnet_zoo.cards import EPOCHS_LABEL, read_card
 from resnet_zoo.checkpoint import CHECKPOINT_FILE, STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cli import DefaultsHelpFormatter, build_parser, main
 from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.engine import Recipe, build_training, create_optimizer, default_lr, train_one_epoch
 from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import resolve_precision
-from resnet_zoo.run import RunOptions, TrainingDiverged, command_line, hardware, train
+from resnet_zoo.run import RunOptions, TrainingDiverged, command_line, export_run, hardware, train
 from resnet_zoo.train import recipe_and_options, train_arguments
 from resnet_zoo.train_log import LOG_KEYS, TRAIN_LOG_NAME
 
@@ -193,7 +193,34 @@ def test_smoke_run_exports_the_ema_weights_and_timm_loads_them(smoke):
     assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
     card = (folder / "README.md").read_text()
     assert "resnet-zoo train --data" in card and "--subset 512" in card
-    assert read_card(folder / "README.md").details["Training hardware"] == hardware(torch.device("cpu"))
+    details = read_card(folder / "README.md").details
+    assert details["Training hardware"] == hardware(torch.device("cpu")) and details[EPOCHS_LABEL] == "2 of 2"
+    assert "Interim" not in card
+
+
+def test_an_unfinished_run_exports_interim_weights_of_its_checkpoint(smoke, tmp_path):
+    """`export_run` of a run stopped after epoch 1 of 2: that checkpoint's EMA weights and log, marked interim."""
+    options, _ = smoke
+    tensors, state = load_checkpoint(options.out / CHECKPOINT_FILE)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_checkpoint(run / CHECKPOINT_FILE, tensors, dict(state, epoch=1, history=state["history"][:1]))
+    shutil.copy(options.out / TRAIN_LOG_NAME, run / TRAIN_LOG_NAME)  # two lines: the export keeps the first
+    folder = export_run(run)
+    assert folder == run / "cifar_resnet20.rz_cifar10"
+    card = read_card(folder / "README.md")
+    assert card.details[EPOCHS_LABEL] == "1 of 2" and card.command == state["command"]
+    assert card.metrics["top1"] == state["history"][0]["test_top1"]
+    assert "> **Interim weights, epoch 1 of 2.**" in (folder / "README.md").read_text()
+    assert [r["epoch"] for r in read_log(folder)] == [1]
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    assert all(torch.equal(v, tensors[f"ema.{k}"]) for k, v in model.state_dict().items())
+    # a checkpoint of the earlier layout (epoch, recipe, device_type, history) exports without command and hardware
+    old = {k: state[k] for k in ("epoch", "recipe", "device_type", "history")}
+    save_checkpoint(run / CHECKPOINT_FILE, tensors, old)
+    card = read_card(export_run(run, tmp_path / "old").joinpath("README.md"))
+    assert card.command is None and "Training hardware" not in card.details
+    assert card.details[EPOCHS_LABEL] == "2 of 2" and card.metrics["top1"] == state["history"][1]["test_top1"]
 
 
 def test_hardware_names_the_cpu_its_vector_unit_and_threads():
@@ -227,7 +254,8 @@ def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
     assert {k for k in keys if k.startswith("optimizer.")} == \
         {f"optimizer.{i}.momentum_buffer" for i in range(num_params)}
     assert {k for k in keys if k.startswith("rng.")} == {"rng.cpu", "rng.data"}
-    assert list(state) == ["epoch", "recipe", "device_type", "history"]
+    assert list(state) == ["epoch", "recipe", "device_type", "history", "tag", "classes", "command", "hardware"]
+    assert state["tag"] == "rz_cifar10" and state["classes"][:2] == ["airplane", "automobile"]
     assert state["epoch"] == 2 and state["device_type"] == "cpu" and state["history"] == read_log(options.out)
     assert state["recipe"]["subset"] == 512 and state["recipe"]["lr"] == 0.1
     assert list(state["recipe"]) == ["model", "dataset", "epochs", "batch_size", "lr", "momentum", "wd",

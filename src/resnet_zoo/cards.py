@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -41,6 +41,8 @@ SOURCE_LABEL = "Source"
 SOURCE_TOP1_LABEL = "Top-1 reported by the source (%)"
 """The model card's details row with the source's own top-1 of converted weights."""
 
+EPOCHS_LABEL = "Training epochs"
+"""The model card's details row saying after which epoch of how many the weights were taken ("100 of 100")."""
 DETAILS_HEADING = "## Model details"
 """The heading of the card's details table."""
 DETAILS_ROW = re.compile(r"^\| (?P<label>[^|\n`]+?) \| (?P<value>[^|\n]+?) \|$", re.M)
@@ -93,6 +95,7 @@ def model_card(
         source: Optional[str],
         source_top1: Optional[float],
         license_text: Optional[str],
+        epochs: Optional[Tuple[int, int]] = None,
 ) -> str:
     """The model card (Markdown with YAML front matter) of a model folder.
 
@@ -112,6 +115,8 @@ def model_card(
         source: Where weights made elsewhere come from (Markdown), the `SOURCE_LABEL` row.
         source_top1: The top-1 (%) the source reports, the `SOURCE_TOP1_LABEL` row.
         license_text: The full text of the weights' licence.
+        epochs: ``(k, n)``: the weights are those after epoch ``k`` of a run of ``n`` epochs; with ``k < n`` the
+            card says they are interim.
 
     Returns:
         The text of `CARD_NAME`.
@@ -134,6 +139,8 @@ def model_card(
              ("MACs", f"{format_count(macs)} at {input_size}"),
              ("Input", f"{input_size}, mean {tuple(cfg['mean'])}, std {tuple(cfg['std'])}, "
                        f"crop_pct {cfg['crop_pct']}, {cfg['interpolation']}")]
+    if epochs is not None:
+        rows.append((EPOCHS_LABEL, "{} of {}".format(*epochs)))
     if wall_time_s is not None:
         rows.append(("Training wall time", _format_duration(wall_time_s)))
     if hardware:
@@ -145,6 +152,7 @@ def model_card(
              f"[arXiv:1512.03385](https://arxiv.org/abs/1512.03385)) from resnet_zoo, weights `{cfg['tag']}`"
              + (f" trained on {dataset}" if dataset else "")
              + (" by their source (below), converted to resnet_zoo's names and safetensors." if source else "."), "",
+             *_interim_note(epochs),
              DETAILS_HEADING, "", "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
              "## Usage", "", "```python",
              "import timm  # with resnet-zoo installed (pip install resnet-zoo), timm knows its models", "",
@@ -167,6 +175,14 @@ def model_card(
               "## Citation", "", "```bibtex", PAPER_BIBTEX, "```", ""]
     data = _card_data(name, cfg.get("license"), dataset, metrics)
     return f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines)
+
+
+def _interim_note(epochs: Optional[Tuple[int, int]]) -> List[str]:
+    """The card's note that weights are interim (after epoch k of n < n), or nothing."""
+    if epochs is None or epochs[0] >= epochs[1]:
+        return []
+    return [f"> **Interim weights, epoch {epochs[0]} of {epochs[1]}.** The weights of a run still in progress, "
+            f"exported at its last checkpoint; the finished run replaces them under the same tag.", ""]
 
 
 def _card_data(name: str, license: Optional[str], dataset: Optional[str], metrics: Optional[Mapping[str, float]]):

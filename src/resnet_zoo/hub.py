@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import timm
 import torch
@@ -74,6 +74,7 @@ def export(
         source: Optional[str] = None,
         source_top1: Optional[float] = None,
         license_text: Optional[str] = None,
+        epochs: Optional[Tuple[int, int]] = None,
 ) -> Path:
     """Write ``model`` as a Hub model folder ``out_dir`` (see the module docstring), replacing it atomically.
 
@@ -100,6 +101,7 @@ def export(
             card credits it.
         source_top1: The top-1 (%) the source reports, shown beside the measured ``metrics``.
         license_text: The full text of the weights' licence, reproduced in the card.
+        epochs: ``(k, n)``: weights after epoch ``k`` of a run of ``n`` epochs; ``k < n`` marks them interim.
 
     Returns:
         The folder written.
@@ -113,7 +115,7 @@ def export(
     model = getattr(model, "_orig_mod", model)
     if not isinstance(model, ResNet) or "architecture" not in getattr(model, "pretrained_cfg", {}):
         raise WeightsError(f"export needs a resnet_zoo model made by timm.create_model, got {type(model).__name__}")
-    _check_export_args(tag, dataset, metrics)
+    _check_export_args(tag, dataset, metrics, epochs)
     if license_text and "license" not in (pretrained_cfg or {}):
         raise ZooError("license_text needs the licence's Hub id too: pretrained_cfg=dict(license=...) (--license)")
     records = read_train_log(Path(train_log)) if train_log is not None else None
@@ -145,7 +147,7 @@ def export(
             config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
             wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
             macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None,
-            source=source, source_top1=source_top1, license_text=license_text)
+            source=source, source_top1=source_top1, license_text=license_text, epochs=epochs)
         _write_text(staged / CARD_NAME, card)
         verify(staged)
         _replace_folder(staged, out_dir)
@@ -154,9 +156,13 @@ def export(
     return out_dir
 
 
-def _check_export_args(tag: str, dataset: Optional[str], metrics: Optional[Mapping[str, float]]) -> None:
+def _check_export_args(tag: str, dataset: Optional[str], metrics: Optional[Mapping[str, float]],
+                       epochs: Optional[Tuple[int, int]]) -> None:
     if not TAG.fullmatch(tag):
         raise ZooError(f"tag {tag!r} must be letters, digits and underscores, e.g. 'rz_cifar10'")
+    if epochs is not None and not (len(epochs) == 2 and all(isinstance(e, int) for e in epochs)
+                                   and 1 <= epochs[0] <= epochs[1]):
+        raise ZooError(f"epochs must be (k, n) with 1 <= k <= n, the epoch of the weights and the run's; got {epochs}")
     if metrics is None:
         return
     unknown, missing = set(metrics) - set(METRICS), {"top1", "top5"} - set(metrics)

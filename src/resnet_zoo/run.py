@@ -1,12 +1,12 @@
 """A training run: `train` takes a `Recipe` and `RunOptions` through every epoch to an exported model.
 
-Each epoch appends one JSON line to ``OUT/train_log.jsonl`` (``epoch``, ``train_loss``, ``lr``,
-``train_top1``, ``test_top1``, ``test_top5``, ``test_loss``, ``img_per_s``, ``wall_s``) and replaces
-``OUT/checkpoint.safetensors`` atomically (model, EMA, optimizer and RNG states as tensors, see
-`resnet_zoo.checkpoint`; recipe and history as JSON metadata). A resumed run continues a killed one from that
-checkpoint to the same final weights as an uninterrupted run. A NaN or infinite loss stops the run and leaves
-the last good checkpoint. At the end the EMA model is exported with `resnet_zoo.hub.export` to
-``OUT/MODEL.TAG``.
+Each epoch appends one JSON line to ``OUT/train_log.jsonl`` (``epoch``, ``train_loss``, ``lr``, ``train_top1``,
+``test_top1``, ``test_top5``, ``test_loss``, ``img_per_s``, ``wall_s``) and replaces ``OUT/checkpoint.safetensors``
+atomically (model, EMA, optimizer and RNG states as tensors, see `resnet_zoo.checkpoint`; recipe, history, tag,
+classes, command and hardware as JSON metadata). A resumed run continues a killed one from that checkpoint to the
+same final weights as an uninterrupted run. A NaN or infinite loss stops the run and leaves the last good
+checkpoint. At the end `export_run` exports the EMA model to ``OUT/MODEL.TAG``; while a run is unfinished it
+exports interim weights.
 
 Started by ``torchrun``, every process trains its part of each batch under DistributedDataParallel (NCCL on
 GPUs, gloo on the CPU; see `resnet_zoo.distributed`); the recipe's batch size is the global batch, so the
@@ -16,6 +16,7 @@ Only rank 0 prints, logs, checkpoints and exports.
 import math
 import platform
 import shlex
+import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -24,10 +25,10 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from tqdm import tqdm
 
-from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_FILE, eval_weights, load_checkpoint, save_checkpoint
 from .datasets import create_dataset, default_tag
 from .distributed import Ranks, barrier, broadcast_buffers, destroy_process_group, init_process_group
-from .engine import Recipe, Training, build_training, train_one_epoch
+from .engine import Recipe, build_training, train_one_epoch
 from .errors import ZooError
 from .factory import create_model_for, resolve_device
 from .hub import export
@@ -122,16 +123,38 @@ def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
                                f"Last good checkpoint: {kept}")
 
 
-def _export(training: Training, history: List[Dict[str, Any]], folder: Path, tag: str, command: str) -> Path:
-    recipe, final = training.recipe, history[-1]
+def export_run(out: Path, folder: Optional[Path] = None) -> Path:
+    """Export the evaluated weights (the EMA's, if the recipe keeps one) of the run in ``out`` at its checkpoint.
+
+    `train` calls it when the run ends; called while a run is unfinished, it exports interim weights, and the card
+    says after which epoch of how many they are. The card records the run's command, log, wall time and the
+    hardware of the process that wrote the checkpoint.
+
+    Args:
+        out: The run folder (``--out``).
+        folder: The model folder to write (default: ``OUT/MODEL.TAG``, where `train` exports).
+
+    Returns:
+        The folder written.
+
+    Raises:
+        WeightsError: If ``out`` holds no training checkpoint.
+    """
+    tensors, state = load_checkpoint(out / CHECKPOINT_FILE)
+    recipe = Recipe(**({f.name: f.default for f in fields(Recipe)} | state["recipe"]))
+    history, tag = state["history"], state.get("tag") or default_tag(recipe.dataset)
     # a new model of the registered kind (plain BatchNorm, float32, on the CPU) with the evaluated weights
-    model = create_model_for(recipe.model, recipe.dataset, classes=training.model.pretrained_cfg["label_names"])
-    model.load_state_dict(training.eval_model.state_dict())
-    return export(
-        model, folder, tag=tag, dataset=recipe.dataset,
-        metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
-        recipe=asdict(recipe), command=command, train_log=folder.parent / TRAIN_LOG_NAME, wall_time_s=final["wall_s"],
-        hardware=hardware(training.device, training.ranks.world_size))
+    model = create_model_for(recipe.model, recipe.dataset, classes=state.get("classes"))
+    model.load_state_dict(eval_weights(tensors))
+    final = history[-1]
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / TRAIN_LOG_NAME
+        write_train_log(log, history)  # the checkpoint's epochs, not lines a killed run wrote after it
+        return export(
+            model, folder or out / f"{recipe.model}.{tag}", tag=tag, dataset=recipe.dataset,
+            metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
+            recipe=asdict(recipe), command=state.get("command"), train_log=log, wall_time_s=final["wall_s"],
+            hardware=state.get("hardware"), epochs=(state["epoch"], recipe.epochs))
 
 
 def hardware(device: torch.device, world_size: int = 1) -> str:
@@ -180,6 +203,7 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
         out.mkdir(parents=True, exist_ok=True)
         write_train_log(log, history)  # drops lines of epochs after the checkpoint
     previous_wall = history[-1]["wall_s"] if history else 0.
+    command, run_hardware = command_line(recipe, options.data, out, options.tag), hardware(device, ranks.world_size)
 
     per_epoch = len(train_loader) * recipe.batch_size
     with tqdm(total=recipe.epochs * per_epoch, initial=len(history) * per_epoch, unit="img", unit_scale=True,
@@ -198,12 +222,13 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
             history.append(record)
             if ranks.is_main:
                 save_checkpoint(checkpoint, training.state_tensors(), dict(
-                    epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history))
+                    epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history, tag=tag,
+                    classes=list(train_split.classes), command=command, hardware=run_hardware))
                 append_train_log(log, record)
                 progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "
                                f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
     folder = out / f"{recipe.model}.{tag}"
     if ranks.is_main:
-        _export(training, history, folder, tag, command_line(recipe, options.data, out, options.tag))
+        export_run(out, folder)
     barrier()  # the export exists when any process returns
     return folder
