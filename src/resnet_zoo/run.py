@@ -104,7 +104,7 @@ def _resume(checkpoint: Path, recipe: Recipe, device: torch.device) -> Tuple[Dic
     if not checkpoint.is_file():
         raise ZooError(f"--resume: there is no {checkpoint} to resume from")
     tensors, state = load_checkpoint(checkpoint)
-    saved = {f.name: f.default for f in fields(Recipe)} | state["recipe"]  # options added since: their defaults
+    saved = asdict(_saved_recipe(state))
     changed = [f"--{k.replace('_', '-')} {saved[k]} (checkpoint) vs {v} (now)"
                for k, v in asdict(recipe).items() if saved[k] != v]
     if changed:
@@ -113,6 +113,11 @@ def _resume(checkpoint: Path, recipe: Recipe, device: torch.device) -> Tuple[Dic
         raise ZooError(f"--resume: {checkpoint} was written on {state['device_type']}; resume it on "
                        f"{state['device_type']}, not {device.type}")
     return tensors, state
+
+
+def _saved_recipe(state: Dict[str, Any]) -> Recipe:
+    """The recipe a checkpoint's ``state`` records; options added since it was written take their defaults."""
+    return Recipe(**({f.name: f.default for f in fields(Recipe)} | state["recipe"]))
 
 
 def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
@@ -141,7 +146,7 @@ def export_run(out: Path, folder: Optional[Path] = None) -> Path:
         WeightsError: If ``out`` holds no training checkpoint.
     """
     tensors, state = load_checkpoint(out / CHECKPOINT_FILE)
-    recipe = Recipe(**({f.name: f.default for f in fields(Recipe)} | state["recipe"]))
+    recipe = _saved_recipe(state)
     history, tag = state["history"], state.get("tag") or default_tag(recipe.dataset)
     # a new model of the registered kind (plain BatchNorm, float32, on the CPU) with the evaluated weights
     model = create_model_for(recipe.model, recipe.dataset, classes=state.get("classes"))
