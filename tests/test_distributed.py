@@ -92,7 +92,7 @@ def test_two_processes_train_one_run_whose_loss_falls(two_processes):
     assert sorted(p.name for p in out.iterdir()) == sorted([EXPORT, CHECKPOINT_FILE, TRAIN_LOG_NAME])
     assert sorted(p.name for p in (out / EXPORT).iterdir()) == [
         "README.md", "config.json", "model.safetensors", "train_log.jsonl", "training_curve.png"]
-    assert "2 CPU processes" in (out / EXPORT / "README.md").read_text()
+    assert "| Training hardware | 2 processes, each CPU: " in (out / EXPORT / "README.md").read_text()
 
 
 def test_validate_of_the_two_process_export_agrees_with_its_log(two_processes, cifar10_root, capsys):
