@@ -16,8 +16,8 @@ from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import publish_files, verify
 from resnet_zoo.precision import native_bf16
 from resnet_zoo.pretrained import HF_HUB_ORG, hub_id
-from resnet_zoo.resnet import PRETRAINED
-from resnet_zoo.weights import WEIGHTS_ENV, is_zoo_model
+from resnet_zoo.resnet import PRETRAINED, is_zoo_model
+from resnet_zoo.weights import WEIGHTS_ENV
 
 from hf_cache import add_to_hf_cache, load_offline, loaded_file
 

@@ -13,7 +13,7 @@ import resnet_zoo
 from resnet_zoo import PadShortcut, ResNet
 from resnet_zoo.errors import WeightsError, ZooError
 from resnet_zoo.resnet import CIFAR_MODELS, IMAGENET_MODELS, MODELS, _register
-from resnet_zoo.weights import check_model_name, is_zoo_model
+from resnet_zoo.resnet import check_model_name, is_zoo_model
 
 from reference_resnet import CifarResNet
 

@@ -25,7 +25,8 @@ from timm.models import clean_state_dict
 
 from .errors import WeightsError
 from .hub import export
-from .weights import build_from_state_dict, read_state_dict
+from .factory import build_from_state_dict
+from .weights import read_state_dict
 
 __all__ = ["read_checkpoint", "to_zoo_names", "convert"]
 

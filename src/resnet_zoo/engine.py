@@ -36,7 +36,7 @@ from .errors import ZooError
 from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
 from .factory import create_model_for
 from .precision import autocast_dtype, inference_model, is_channels_last
-from .weights import check_model_name
+from .resnet import check_model_name
 
 LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; `default_lr` scales it linearly with the batch size."""

@@ -1,9 +1,10 @@
 """Creating and loading the zoo's models for a task: the device, a model shaped for a dataset, and a model with
 the weights to evaluate (pretrained, a Hub folder, a weights file or a training checkpoint), each name checked by
-`resnet_zoo.weights.check_model_name`. ``validate``, ``predict`` and ``train`` all create their models here.
+`resnet_zoo.resnet.check_model_name`. ``validate``, ``predict``, ``train`` and ``convert`` all create their models
+here.
 """
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import timm
 import torch
@@ -12,7 +13,8 @@ import torch.nn as nn
 from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
 from .datasets import get_dataset
 from .errors import WeightsError, ZooError
-from .weights import check_model_name
+from .resnet import check_model_name
+from .weights import check_state_dict
 
 
 def resolve_device(name: Optional[str] = None) -> torch.device:
@@ -119,4 +121,44 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
         num_classes = spec.model_overlay(classes)["num_classes"]
         if model.num_classes != num_classes:
             raise ZooError(f"{name} with {source} has {model.num_classes} classes, {spec.title} has {num_classes}")
+    return model.eval()
+
+
+def infer_model_args(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
+    """``num_classes``, ``in_chans`` and ``shortcut`` of the ResNet a resnet_zoo-named state dict is for.
+
+    ``num_classes`` is the classifier's output count (0 without ``fc``), ``in_chans`` the stem's input
+    channels, and the shortcut ``"B"`` when any block has a ``downsample`` projection, else ``"A"``.
+    """
+    args: Dict[str, Any] = {
+        "num_classes": state_dict["fc.weight"].shape[0] if "fc.weight" in state_dict else 0,
+        "shortcut": "B" if any(".downsample." in k for k in state_dict) else "A",
+    }
+    if "conv1.weight" in state_dict and state_dict["conv1.weight"].dim() == 4:
+        args["in_chans"] = state_dict["conv1.weight"].shape[1]
+    return args
+
+
+def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor], *,
+                          source: str) -> torch.nn.Module:
+    """A resnet_zoo model ``model_name`` shaped like ``state_dict`` (see `infer_model_args`), loaded from it.
+
+    Args:
+        model_name: A resnet_zoo model name such as ``"cifar_resnet56"``.
+        state_dict: Weights with resnet_zoo's parameter names.
+        source: What the weights are (a path), named in errors.
+
+    Returns:
+        The model (in eval mode) made by ``timm.create_model``, holding the weights.
+
+    Raises:
+        ZooError: If ``model_name`` is not a resnet_zoo model (see `check_model_name`).
+        WeightsError: If the weights do not fit it.
+    """
+    check_model_name(model_name)
+    model = timm.create_model(model_name, **infer_model_args(state_dict))
+    check_state_dict({k: tuple(v.shape) for k, v in state_dict.items()},
+                     {k: tuple(v.shape) for k, v in model.state_dict().items()},
+                     source=source, architecture=model_name)
+    model.load_state_dict(state_dict, strict=True)
     return model.eval()

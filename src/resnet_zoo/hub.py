@@ -35,10 +35,10 @@ from timm.models import PretrainedCfg, filter_pretrained_cfg
 from . import __version__
 from .cards import CARD_NAME, CURVE_NAME, METRICS, count_macs, file_sha256, model_card, plot_training_curve, read_card
 from .errors import WeightsError, ZooError
-from .resnet import ResNet
+from .resnet import ResNet, check_model_name
 from .train_log import TRAIN_LOG_NAME, read_train_log
 from .weights import (
-    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, check_model_name, check_state_dict,
+    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, check_state_dict,
     read_metadata, read_weight_map, weight_files,
 )
 

@@ -12,7 +12,8 @@ from .cards import METRICS
 from .conversion import convert
 from .errors import ZooError
 from .hub import export, publish, publish_files, verify
-from .weights import build_from_state_dict, read_state_dict
+from .factory import build_from_state_dict
+from .weights import read_state_dict
 
 
 def add_card_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,13 +16,14 @@ import torch.nn.functional as F
 from timm.layers import SelectAdaptivePool2d
 from timm.models import (
     DefaultCfg, PretrainedCfg, build_model_with_cfg, checkpoint_seq, get_arch_pretrained_cfgs, is_model,
-    model_entrypoint, register_model, resolve_pretrained_cfg,
+    get_arch_name, model_entrypoint, register_model, resolve_pretrained_cfg,
 )
 from timm.models._features import feature_take_indices  # not exported; timm's own models import it from here
 
 from .blocks import BasicBlock, Block, Bottleneck, DeviceLike, check_input, make_stage
 from .errors import WeightsError, ZooError
 from .pretrained import TAGS, cifar_cfg, hub_id, imagenet_cfg, tag_model_args
+from .weights import check_pretrained, finish_pretrained_cfg, pretrained_overlay
 
 __all__ = ["ResNet"]
 
@@ -285,8 +286,20 @@ CIFAR_MODELS = tuple(f"cifar_resnet{depth}" for depth in CIFAR_DEPTHS)
 IMAGENET_MODELS = tuple(f"zoo_resnet{depth}" for depth in IMAGENET_LAYOUTS)
 """The ImageNet family, by the names it is registered under in timm."""
 MODELS = CIFAR_MODELS + IMAGENET_MODELS
-"""The zoo's models: every check and test of a model name reads this registry (`resnet_zoo.weights.is_zoo_model`,
-`resnet_zoo.weights.check_model_name`)."""
+"""The zoo's models: every check and test of a model name reads this registry (`is_zoo_model`,
+`check_model_name`)."""
+
+def is_zoo_model(name: str) -> bool:
+    """Whether ``name`` (with or without a ``.tag``) is one of the zoo's `MODELS`."""
+    return get_arch_name(name) in MODELS
+
+
+def check_model_name(name: str) -> None:
+    """Raise `ZooError`, naming the zoo's models by family, unless ``name`` is one of them (see `is_zoo_model`)."""
+    if not is_zoo_model(name):
+        raise ZooError(f"{name!r} is not a resnet-zoo model; the CIFAR ones: {', '.join(CIFAR_MODELS)}; "
+                       f"the ImageNet ones: {', '.join(IMAGENET_MODELS)}")
+
 
 PRETRAINED = (
     "cifar_resnet20.rz_cifar10",
@@ -326,7 +339,6 @@ def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs
     ``$RESNET_ZOO_WEIGHTS/<variant>.<tag>/``, else the Hub) and `resnet_zoo.weights.check_pretrained` reports
     weights that do not fit as one `WeightsError`.
     """
-    from .weights import check_pretrained, finish_pretrained_cfg, pretrained_overlay  # weights imports this module
     cfg = resolve_pretrained_cfg(variant, kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
     model_args = dict(model_args, **tag_model_args(cfg.tag))
     if pretrained:

@@ -18,16 +18,15 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
-from timm.models import PretrainedCfg, create_model, get_arch_name
+from timm.models import PretrainedCfg
 
 from . import __version__
-from .errors import WeightsError, ZooError
-from .resnet import CIFAR_MODELS, IMAGENET_MODELS, MODELS
+from .errors import WeightsError
 
 __all__ = [
-    "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME", "is_zoo_model", "check_model_name",
+    "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME",
     "read_weight_map", "weight_files", "read_metadata", "read_state_dict", "check_state_dict", "check_pretrained",
-    "pretrained_overlay", "finish_pretrained_cfg", "infer_model_args", "build_from_state_dict",
+    "pretrained_overlay", "finish_pretrained_cfg",
 ]
 
 WEIGHTS_ENV = "RESNET_ZOO_WEIGHTS"
@@ -46,18 +45,6 @@ SOURCE_KEYS = ("file", "url", "hf_hub_id", "hf_hub_filename", "state_dict")
 
 Shapes = Mapping[str, Tuple[int, ...]]
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-def is_zoo_model(name: str) -> bool:
-    """Whether ``name`` (with or without a ``.tag``) is one of the zoo's `resnet_zoo.resnet.MODELS`."""
-    return get_arch_name(name) in MODELS
-
-
-def check_model_name(name: str) -> None:
-    """Raise `ZooError`, naming the zoo's models by family, unless ``name`` is one of them (see `is_zoo_model`)."""
-    if not is_zoo_model(name):
-        raise ZooError(f"{name!r} is not a resnet-zoo model; the CIFAR ones: {', '.join(CIFAR_MODELS)}; "
-                       f"the ImageNet ones: {', '.join(IMAGENET_MODELS)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -353,46 +340,3 @@ def finish_pretrained_cfg(model: torch.nn.Module, cfg: PretrainedCfg) -> None:
         model.pretrained_cfg.pop("state_dict", None)
     if cfg.source:
         model.pretrained_cfg["source"] = cfg.source
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# models from state dicts
-
-def infer_model_args(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
-    """``num_classes``, ``in_chans`` and ``shortcut`` of the ResNet a resnet_zoo-named state dict is for.
-
-    ``num_classes`` is the classifier's output count (0 without ``fc``), ``in_chans`` the stem's input
-    channels, and the shortcut ``"B"`` when any block has a ``downsample`` projection, else ``"A"``.
-    """
-    args: Dict[str, Any] = {
-        "num_classes": state_dict["fc.weight"].shape[0] if "fc.weight" in state_dict else 0,
-        "shortcut": "B" if any(".downsample." in k for k in state_dict) else "A",
-    }
-    if "conv1.weight" in state_dict and state_dict["conv1.weight"].dim() == 4:
-        args["in_chans"] = state_dict["conv1.weight"].shape[1]
-    return args
-
-
-def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor], *,
-                          source: str) -> torch.nn.Module:
-    """A resnet_zoo model ``model_name`` shaped like ``state_dict`` (see `infer_model_args`), loaded from it.
-
-    Args:
-        model_name: A resnet_zoo model name such as ``"cifar_resnet56"``.
-        state_dict: Weights with resnet_zoo's parameter names.
-        source: What the weights are (a path), named in errors.
-
-    Returns:
-        The model (in eval mode) made by ``timm.create_model``, holding the weights.
-
-    Raises:
-        ZooError: If ``model_name`` is not a resnet_zoo model (see `check_model_name`).
-        WeightsError: If the weights do not fit it.
-    """
-    check_model_name(model_name)
-    model = create_model(model_name, **infer_model_args(state_dict))
-    check_state_dict({k: tuple(v.shape) for k, v in state_dict.items()},
-                     {k: tuple(v.shape) for k, v in model.state_dict().items()},
-                     source=source, architecture=model_name)
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
