@@ -1,8 +1,12 @@
 """Shared fixtures. Test data is found through environment variables, never at a fixed path."""
 import os
 from pathlib import Path
+from typing import Callable, Dict
 
 import pytest
+import timm
+
+from shipped import HUB, cifar10_test_top1
 
 DATA_ENV = "RESNET_ZOO_DATA"
 """Folder holding ``cifar-10-batches-py/`` (the official CIFAR-10 python layout); set by ``.ci/run``."""
@@ -23,6 +27,22 @@ def cifar10_root() -> Path:
             pytest.fail(f"CI must provide CIFAR-10: {reason}")
         pytest.skip(reason)
     return Path(root)
+
+
+@pytest.fixture(scope="session")
+def shipped_top1(cifar10_root: Path) -> Callable[[str], float]:
+    """Top-1 (%) of the shipped weights ``hub/<name>/`` on the full CIFAR-10 test set, loaded by timm from the
+    folder and measured by `shipped.cifar10_test_top1`; each folder once per session, for every test that needs it
+    (a full pass over the test set takes seconds to minutes on a CPU)."""
+    measured: Dict[str, float] = {}
+
+    def top1(name: str) -> float:
+        if name not in measured:
+            measured[name] = cifar10_test_top1(timm.create_model(f"local-dir:{HUB / name}", pretrained=True),
+                                               cifar10_root)
+        return measured[name]
+
+    return top1
 
 
 def pytest_report_header(config: pytest.Config) -> str:

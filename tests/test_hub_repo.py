@@ -11,21 +11,24 @@ import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.blocks import PadShortcut
 from resnet_zoo.cards import CARD_NAME, SOURCE_TOP1_LABEL
 from resnet_zoo.cli import main
-from resnet_zoo.cifar import read_batch
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import publish_files, verify
 from resnet_zoo.precision import native_bf16
-from resnet_zoo.pretrained import HF_HUB_ORG, hub_id
+from resnet_zoo.pretrained import HF_HUB_ORG, RECIPE_TAG_PREFIX, hub_id
 from resnet_zoo.resnet import PRETRAINED, is_zoo_model
 from resnet_zoo.weights import WEIGHTS_ENV
 
 from hf_cache import add_to_hf_cache, load_offline, loaded_file
+from shipped import HUB
 
-HUB = Path(__file__).resolve().parents[1] / "hub"
 MAX_FILE_BYTES = 10 * 2 ** 20
 """Largest file git should hold; export bigger models with ``--max-shard-size 10MB``."""
 AKAMASTER_TOP1 = {20: 91.73, 32: 92.63, 44: 93.10, 56: 93.39}
 """Top-1 (%) akamaster/pytorch_resnet_cifar10 publishes for its checkpoints (100 minus its test error)."""
+RECIPE_WEIGHTS = [name for name in PRETRAINED if name.partition(".")[2].startswith(RECIPE_TAG_PREFIX)]
+"""The shipped weights trained by this project's recipe."""
+BF16_TOP1_CHANGE = 0.10
+"""Largest change of top-1 (points) that bf16 may make to a weight's fp32 top-1 (as `test_precision` holds)."""
 
 
 @pytest.fixture(params=PRETRAINED)
@@ -89,28 +92,21 @@ def test_shipped_cifar_resnet56_ak_loads_by_name_hf_hub_and_local_dir(tmp_path):
         assert loaded_file(outputs, f"{name}|None").startswith(str(tmp_path / "hf" / "hub"))
 
 
-def cifar10_test_top1(model: torch.nn.Module, root: Path) -> float:
-    """Top-1 (%) of ``model`` on the 10,000 CIFAR-10 test images: a plain loop, normalised with the mean/std of
-    the model's pretrained cfg as timm resolves them, no resnet_zoo data loader or CLI."""
-    batch = read_batch(root / "cifar-10-batches-py" / "test_batch")
-    images = torch.from_numpy(batch["data"]).view(-1, 3, 32, 32).float().div(255)
-    labels = torch.tensor(batch["labels"])
-    cfg = timm.data.resolve_model_data_config(model)
-    mean, std = (torch.tensor(cfg[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
-    correct = 0
-    with torch.inference_mode():
-        for x, y in zip(images.split(500), labels.split(500)):
-            correct += (model.eval()((x - mean) / std).argmax(1) == y).sum().item()
-    return 100 * correct / len(labels)
-
-
 @pytest.mark.parametrize("depth", sorted(AKAMASTER_TOP1))
-def test_shipped_akamaster_weights_score_their_published_top1(depth, cifar10_root, monkeypatch):
+def test_shipped_akamaster_weights_score_their_published_top1(depth, shipped_top1):
     folder = HUB / f"cifar_resnet{depth}.ak_cifar10"
-    monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
-    top1 = cifar10_test_top1(timm.create_model(folder.name, pretrained=True), cifar10_root)
-    assert round(top1, 2) == AKAMASTER_TOP1[depth] == verify(folder)["metrics"]["top1"]
+    assert round(shipped_top1(folder.name), 2) == AKAMASTER_TOP1[depth] == verify(folder)["metrics"]["top1"]
     assert f"| {SOURCE_TOP1_LABEL} | {AKAMASTER_TOP1[depth]:.2f} |" in (folder / CARD_NAME).read_text()
+
+
+@pytest.mark.parametrize("name", RECIPE_WEIGHTS)
+def test_shipped_recipe_weights_score_their_card(name, shipped_top1):
+    """Measured in fp32 without resnet_zoo's data or CLI, each gives its card's top-1: to the hundredth where the
+    run evaluated in fp32, within `BF16_TOP1_CHANGE` where it evaluated in bf16."""
+    shipped = verify(HUB / name)
+    precision = json.loads(shipped["metadata"]["recipe"]).get("precision", "fp32")
+    tolerance = BF16_TOP1_CHANGE if precision == "bf16" else 0.
+    assert abs(round(shipped_top1(name), 2) - shipped["metrics"]["top1"]) <= tolerance + 1e-9
 
 
 def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch, capsys):
@@ -124,7 +120,7 @@ def test_shipped_cifar_resnet20_reproduces_its_card(cifar10_root, monkeypatch, c
     card = shipped["metrics"]
     precision = json.loads(shipped["metadata"]["recipe"]).get("precision", "fp32")
     if precision == "bf16" and not native_bf16(torch.device("cpu")):
-        precision, tolerance = "fp32", 0.10
+        precision, tolerance = "fp32", BF16_TOP1_CHANGE
     else:
         tolerance = 0.05 if precision == "bf16" else 0.
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))

@@ -1,6 +1,5 @@
 """Precision: what ``auto`` resolves to, the fast inference model, and the top-1 of every shipped weight in its
 fast and bf16 forms against the exact fp32 model on the full CIFAR-10 test set."""
-from pathlib import Path
 
 import pytest
 import timm
@@ -11,10 +10,11 @@ from resnet_zoo.cifar import DeviceLoader, load_cifar
 from resnet_zoo.errors import ZooError
 from resnet_zoo.evaluation import evaluate
 from resnet_zoo.precision import inference_model, is_channels_last, native_bf16, resolve_precision
+from resnet_zoo.resnet import PRETRAINED
+
+from shipped import HUB
 
 CPU = torch.device("cpu")
-HUB = Path(__file__).resolve().parents[1] / "hub"
-SHIPPED = sorted(p for p in HUB.iterdir() if (p / "config.json").is_file())
 MAX_TOP1_CHANGE = 0.10
 """Largest change of top-1 (points) that the fast or bf16 inference may make to a shipped weight's."""
 
@@ -59,18 +59,17 @@ def test_fast_inference_is_folded_and_channels_last(precision):
 
 
 @pytest.fixture(scope="module")
-def top1(cifar10_root):
-    """Top-1 of a shipped folder's weights at a precision on the whole test split, each measured once."""
-    split, measured = load_cifar(cifar10_root, "cifar10", "test"), {}
+def fast_top1(cifar10_root):
+    """Top-1 of the shipped weights ``hub/<name>/`` at a precision's inference model (`inference_model`) on the
+    whole test split, through resnet_zoo's loader and evaluation."""
+    split = load_cifar(cifar10_root, "cifar10", "test")
 
-    def measure(folder: Path, precision: str) -> float:
-        if (folder, precision) not in measured:
-            model = timm.create_model(f"local-dir:{folder}", pretrained=True)
-            model, dtype = inference_model(model, precision, CPU)
-            cfg = model.pretrained_cfg
-            loader = DeviceLoader(split, 1000, cfg["mean"], cfg["std"], channels_last=is_channels_last(model))
-            measured[folder, precision] = evaluate(model, loader, dtype).top1
-        return measured[folder, precision]
+    def measure(name: str, precision: str) -> float:
+        model = timm.create_model(f"local-dir:{HUB / name}", pretrained=True)
+        model, dtype = inference_model(model, precision, CPU)
+        cfg = model.pretrained_cfg
+        loader = DeviceLoader(split, 1000, cfg["mean"], cfg["std"], channels_last=is_channels_last(model))
+        return evaluate(model, loader, dtype).top1
 
     return measure
 
@@ -79,7 +78,8 @@ _BF16_MARKS = [] if native_bf16(CPU) else [pytest.mark.slow]  # emulated bf16: m
 
 
 @pytest.mark.parametrize("precision", ["auto", pytest.param("bf16", marks=_BF16_MARKS)])
-@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
-def test_shipped_weights_keep_their_top1_at_every_precision(folder, precision, top1):
-    exact, fast = top1(folder, "fp32"), top1(folder, precision)
-    assert abs(fast - exact) <= MAX_TOP1_CHANGE, f"{folder.name}: {precision} {fast:.2f}% vs fp32 {exact:.2f}%"
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_shipped_weights_keep_their_top1_at_every_precision(name, precision, fast_top1, shipped_top1):
+    """Against the exact fp32 model as timm loads it (`conftest.shipped_top1`, measured once per session)."""
+    exact, fast = shipped_top1(name), fast_top1(name, precision)
+    assert abs(fast - exact) <= MAX_TOP1_CHANGE, f"{name}: {precision} {fast:.2f}% vs fp32 {exact:.2f}%"
