@@ -30,9 +30,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .checkpoint import load_training_state, training_state_tensors
+from .cifar import IMAGE_SIZE
 from .datasets import Loader, Split, create_loader, get_dataset
 from .distributed import Ranks, all_reduce_sum
-from .errors import ZooError
+from .errors import ZooError, check_options
 from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
 from .factory import create_model_for
 from .precision import autocast_dtype, inference_model, is_channels_last
@@ -105,7 +106,11 @@ class Recipe:
         dataset = get_dataset(self.dataset)
         if self.warmup_epochs is None:
             object.__setattr__(self, "warmup_epochs", default_warmup_epochs(self.epochs))
-        checks = [
+        values = dict(lr=self.lr, momentum=self.momentum, wd=self.wd, label_smoothing=self.label_smoothing,
+                      ema_decay=self.ema_decay)
+        check_options((math.isfinite(v), f"--{k.replace('_', '-')} must be a finite number, got {v}")
+                      for k, v in values.items())
+        check_options([
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.lr > 0, "--lr must be positive"),
@@ -115,15 +120,13 @@ class Recipe:
             (0 <= self.label_smoothing < 1, "--label-smoothing must lie in [0, 1)"),
             (0 <= self.ema_decay < 1, "--ema-decay must lie in [0, 1) (0: no EMA)"),
             (self.cutout >= 0, "--cutout must not be negative"),
+            (self.cutout <= IMAGE_SIZE, f"--cutout must be at most {IMAGE_SIZE}, the side of a CIFAR image"),
             (self.precision in ("bf16", "fp32"), "--precision must be bf16 or fp32 (auto is resolved before)"),
             (not self.cutout or dataset.supports_cutout, "--cutout is for CIFAR, not an image folder"),
             (self.subset is None or self.subset >= self.batch_size,
              "--subset must hold at least one batch (--batch-size images)"),
             (self.test_subset is None or self.test_subset >= 1, "--test-subset must be at least 1"),
-        ]
-        errors = [message for ok, message in checks if not ok]
-        if errors:
-            raise ZooError("; ".join(errors))
+        ])
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
         """Learning rate of optimisation step ``step`` (0-based): linear warmup, then cosine decay to 0."""

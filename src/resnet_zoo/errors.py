@@ -1,4 +1,5 @@
 """Errors raised for bad input: each message names the file, model or value at fault and what was expected."""
+from typing import Iterable, Tuple
 
 
 class ZooError(Exception):
@@ -11,3 +12,11 @@ class WeightsError(ZooError, ValueError):
 
 class DataError(ZooError, ValueError):
     """A dataset folder is missing files or holds data of the wrong form."""
+
+
+def check_options(checks: Iterable[Tuple[bool, str]]) -> None:
+    """Raise one `ZooError` that joins the message of every check ``(ok, message)`` that failed, e.g.
+    ``(lr > 0, "--lr must be positive")``, so that a command names all its bad options at once, before any work."""
+    errors = [message for ok, message in checks if not ok]
+    if errors:
+        raise ZooError("; ".join(errors))
