@@ -28,6 +28,7 @@ from .augment import Normalize, crop_flip, cutout_
 from .cifar_constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .errors import DataError
+from .files import created_folders
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray, numeric as _numeric
@@ -195,11 +196,12 @@ def read_batch(path: Union[str, Path]) -> Dict[str, Any]:
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in content.items()}
 
 
-def missing_files(root: Union[str, Path], dataset: str = "cifar10") -> Tuple[Path, ...]:
-    """Files of ``dataset`` (both splits and the meta file) that are not under ``root``."""
+def missing_files(root: Union[str, Path], dataset: str = "cifar10", split: Optional[str] = None) -> Tuple[Path, ...]:
+    """Files of ``dataset`` that are not under ``root``: of ``split`` and the meta file, or (``None``) of both
+    splits and the meta file."""
     spec = get_spec(dataset)
     folder = Path(root) / spec.folder
-    names = spec.train_files + spec.test_files + (spec.meta_file,)
+    names = (spec.files(split) if split else spec.train_files + spec.test_files) + (spec.meta_file,)
     return tuple(folder / name for name in names if not (folder / name).is_file())
 
 
@@ -277,10 +279,12 @@ def load_cifar(
             holds fewer than ``limit`` images.
     """
     spec = get_spec(dataset)
-    missing = missing_files(root, dataset)
+    missing = missing_files(root, dataset, split)
     if missing:
         raise DataError(f"{spec.title} under {root} is missing {', '.join(map(str, missing))} "
                         f"(pass --download to fetch it with torchvision)")
+    if limit is not None and limit < 1:
+        raise DataError(f"cannot take the first {limit} images of the {spec.title} {split} split: give at least 1")
     folder = Path(root) / spec.folder
     parts, count = [], 0
     for name in spec.files(split):
@@ -321,8 +325,7 @@ def download_cifar(root: Union[str, Path], dataset: str = "cifar10") -> None:
     source = getattr(torchvision.datasets, spec.torchvision_class)
     root = Path(root)
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
+        with created_folders(root), tempfile.TemporaryDirectory(dir=root, prefix=".download-") as tmp:
             download_and_extract_archive(source.url, tmp, filename=source.filename, md5=source.tgz_md5)
             (root / spec.folder).mkdir(exist_ok=True)
             for file in (Path(tmp) / spec.folder).iterdir():
