@@ -35,6 +35,7 @@ from timm.models import PretrainedCfg, filter_pretrained_cfg
 from . import __version__
 from .cards import CARD_NAME, CURVE_NAME, METRICS, count_macs, file_sha256, model_card, plot_training_curve, read_card
 from .errors import WeightsError, ZooError
+from .files import created_folders
 from .resnet import ResNet, check_model_name
 from .train_log import TRAIN_LOG_NAME, read_train_log
 from .weights import (
@@ -42,7 +43,8 @@ from .weights import (
     read_metadata, read_weight_map, weight_files,
 )
 
-__all__ = ["export", "verify", "publish", "publish_files", "git_commit", "REQUIRED_METADATA"]
+__all__ = ["export", "verify", "publish", "publish_files", "git_commit", "read_config", "check_tag",
+           "REQUIRED_METADATA"]
 
 CONFIG_NAME = "config.json"
 """timm's model config in a Hub folder."""
@@ -52,6 +54,8 @@ PRETRAINED_CFG_FIELDS = frozenset(f.name for f in dataclasses.fields(PretrainedC
 """The fields of timm's pretrained cfg, the only keys ``config.json``'s ``pretrained_cfg`` may hold."""
 
 TAG = re.compile(r"[A-Za-z0-9_]+")
+SHARD_SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*([KMGT]B)", re.I)
+"""A ``max_shard_size``, as ``huggingface_hub`` reads it: a number and a unit, ``10MB``, ``1.5GB``."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -116,6 +120,7 @@ def export(
     if not isinstance(model, ResNet) or "architecture" not in getattr(model, "pretrained_cfg", {}):
         raise WeightsError(f"export needs a resnet_zoo model made by timm.create_model, got {type(model).__name__}")
     _check_export_args(tag, dataset, metrics, epochs)
+    _check_card_numbers(wall_time_s, source_top1, max_shard_size)
     if license_text and "license" not in (pretrained_cfg or {}):
         raise ZooError("license_text needs the licence's Hub id too: pretrained_cfg=dict(license=...) (--license)")
     records = read_train_log(Path(train_log)) if train_log is not None else None
@@ -132,34 +137,47 @@ def export(
                                   f"(model_args={config.get('model_args', {})})")
     metadata = _weights_metadata(config, dataset, metrics, recipe)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staged = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:12]}.partial"
-    staged.mkdir()
-    try:
-        files = _write_weights(state_dict, staged, metadata, max_shard_size)
-        _write_text(staged / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
-        for file in files:  # safetensors writes owner-only files; give them the umask's permissions as the rest
-            shutil.copymode(staged / CONFIG_NAME, file)
-        if records is not None:
-            shutil.copyfile(train_log, staged / TRAIN_LOG_NAME)
-            plot_training_curve(records, staged / CURVE_NAME)
-        card = model_card(
-            config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
-            wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
-            macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None,
-            source=source, source_top1=source_top1, license_text=license_text, epochs=epochs)
-        _write_text(staged / CARD_NAME, card)
-        verify(staged)
-        _replace_folder(staged, out_dir)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+    with created_folders(out_dir.parent):  # a parent made here goes again if the export fails
+        staged = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:12]}.partial"
+        staged.mkdir()
+        try:
+            files = _write_weights(state_dict, staged, metadata, max_shard_size)
+            _write_text(staged / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+            for file in files:  # safetensors writes owner-only files; give them the umask's permissions
+                shutil.copymode(staged / CONFIG_NAME, file)
+            if records is not None:
+                shutil.copyfile(train_log, staged / TRAIN_LOG_NAME)
+                plot_training_curve(records, staged / CURVE_NAME)
+            card = model_card(
+                config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
+                wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
+                macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None,
+                source=source, source_top1=source_top1, license_text=license_text, epochs=epochs)
+            _write_text(staged / CARD_NAME, card)
+            verify(staged)
+            _replace_folder(staged, out_dir)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
     return out_dir
+
+
+def check_tag(tag: str) -> None:
+    """Raise `ZooError` unless ``tag`` is a pretrained tag: letters, digits and underscores (``--tag``)."""
+    if not isinstance(tag, str) or not TAG.fullmatch(tag):
+        raise ZooError(f"tag {tag!r} must be letters, digits and underscores, e.g. 'rz_cifar10' (--tag)")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_percent(value: Any) -> bool:
+    return _is_number(value) and 0 <= value <= 100
 
 
 def _check_export_args(tag: str, dataset: Optional[str], metrics: Optional[Mapping[str, float]],
                        epochs: Optional[Tuple[int, int]]) -> None:
-    if not TAG.fullmatch(tag):
-        raise ZooError(f"tag {tag!r} must be letters, digits and underscores, e.g. 'rz_cifar10'")
+    check_tag(tag)
     if epochs is not None and not (len(epochs) == 2 and all(isinstance(e, int) for e in epochs)
                                    and 1 <= epochs[0] <= epochs[1]):
         raise ZooError(f"epochs must be (k, n) with 1 <= k <= n, the epoch of the weights and the run's; got {epochs}")
@@ -168,11 +186,26 @@ def _check_export_args(tag: str, dataset: Optional[str], metrics: Optional[Mappi
     unknown, missing = set(metrics) - set(METRICS), {"top1", "top5"} - set(metrics)
     if unknown or missing:
         raise ZooError(f"metrics must have top1 and top5 (percent) and may have loss; got {sorted(metrics)}")
-    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-               for v in metrics.values()):
+    if not all(map(_is_number, metrics.values())):
         raise ZooError(f"metrics must be finite numbers, got {dict(metrics)}")
+    if not (_is_percent(metrics["top1"]) and _is_percent(metrics["top5"]) and metrics.get("loss", 0) >= 0):
+        raise ZooError(f"metrics top1 and top5 (--top1, --top5) must be percentages in [0, 100], loss (--loss) "
+                       f"at least 0; got {dict(metrics)}")
     if not dataset:
         raise ZooError("metrics need the dataset they were measured on (dataset=...)")
+
+
+def _check_card_numbers(wall_time_s: Optional[float], source_top1: Optional[float],
+                        max_shard_size: Optional[str]) -> None:
+    """The card's other numbers: a time of at least 0 s, a percentage, a size with a unit."""
+    if wall_time_s is not None and not (_is_number(wall_time_s) and wall_time_s >= 0):
+        raise ZooError(f"wall_time_s (--wall-time-s) must be a number of seconds, at least 0; got {wall_time_s}")
+    if source_top1 is not None and not _is_percent(source_top1):
+        raise ZooError(f"source_top1 (--source-top1) must be a percentage in [0, 100], got {source_top1}")
+    size = SHARD_SIZE.fullmatch(max_shard_size.strip()) if isinstance(max_shard_size, str) else None
+    if max_shard_size is not None and not (size and float(size.group(1)) > 0):
+        raise ZooError(f"max_shard_size {max_shard_size!r} (--max-shard-size) must be a size above 0 with a unit: "
+                       f"KB, MB, GB or TB, e.g. '10MB'")
 
 
 def _is_export_file(name: str) -> bool:
@@ -195,9 +228,15 @@ def _replace_folder(staged: Path, out_dir: Path) -> None:
         os.replace(staged, out_dir)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-    os.replace(out_dir, old / out_dir.name)
-    os.replace(staged, out_dir)
-    shutil.rmtree(old)
+    try:
+        os.replace(out_dir, old / out_dir.name)
+        try:
+            os.replace(staged, out_dir)
+        except BaseException:
+            os.replace(old / out_dir.name, out_dir)
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -222,9 +261,21 @@ def _check_cfg_overrides(overrides: Mapping[str, Any], in_chans: int) -> None:
     if bad:
         raise ZooError(f"pretrained_cfg may set timm's PretrainedCfg fields but not {', '.join(sorted(fixed))}; "
                        f"got {', '.join(bad)}")
-    wrong = [k for k in ("mean", "std") if k in overrides and len(overrides[k]) != in_chans]
+    check_normalization(overrides, in_chans, "pretrained_cfg", ZooError)
+
+
+def check_normalization(cfg: Mapping[str, Any], in_chans: int, where: str, error: type = WeightsError) -> None:
+    """Raise ``error``, naming ``where``, unless ``cfg``'s ``mean`` and ``std`` (where it has them) hold one finite
+    number per input channel, every ``std`` above 0: the inputs are divided by it."""
+    values = {k: cfg[k] for k in ("mean", "std") if k in cfg}
+    wrong = [k for k, v in values.items() if not isinstance(v, (list, tuple)) or len(v) != in_chans]
     if wrong:
-        raise ZooError(f"pretrained_cfg {' and '.join(wrong)} must have one value per input channel ({in_chans})")
+        raise error(f"{where} {' and '.join(wrong)} must have one value per input channel ({in_chans})")
+    bad = [f"{k} {list(v)}" for k, v in values.items() if not all(map(_is_number, v))
+           or k == "std" and min(v) <= 0]
+    if bad:
+        raise error(f"{where} mean and std must be finite numbers, std above 0 (inputs are divided by it); "
+                    f"got {', '.join(bad)}")
 
 
 def _hub_config(model: ResNet, tag: str, overrides: Mapping[str, Any]) -> Dict[str, Any]:
@@ -319,8 +370,13 @@ def _write_weights(state_dict: Dict[str, torch.Tensor], folder: Path, metadata: 
 # ---------------------------------------------------------------------------------------------------------------
 # verify
 
-def _read_config(folder: Path) -> Dict[str, Any]:
-    """``config.json`` of a model folder, checked to name a resnet_zoo architecture and a valid pretrained cfg."""
+def read_config(folder: Path) -> Dict[str, Any]:
+    """``config.json`` of a model folder, checked to name a resnet_zoo architecture and a valid pretrained cfg
+    (its tag, only timm's fields, a mean and std fit to normalise with).
+
+    Raises:
+        WeightsError: Naming the file and what is wrong with it.
+    """
     path = folder / CONFIG_NAME
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -336,6 +392,7 @@ def _read_config(folder: Path) -> Dict[str, Any]:
     unknown = sorted(set(cfg) - PRETRAINED_CFG_FIELDS)
     if unknown or not cfg.get("tag"):
         raise WeightsError(f"{path}: pretrained_cfg needs a tag and only timm's fields; unknown: {unknown}")
+    check_normalization(cfg, (cfg.get("input_size") or (3,))[0], f"{path}: pretrained_cfg")
     return config
 
 
@@ -375,7 +432,7 @@ def verify(folder: os.PathLike) -> Dict[str, Any]:
     folder = Path(folder)
     if not folder.is_dir():
         raise WeightsError(f"{folder}: not a folder")
-    config = _read_config(folder)
+    config = read_config(folder)
     architecture, tag = config["architecture"], config["pretrained_cfg"]["tag"]
     files = _check_files(folder)
     card = read_card(folder / CARD_NAME)
