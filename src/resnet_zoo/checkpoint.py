@@ -120,6 +120,17 @@ def eval_weights(tensors: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]
     return take_prefix(EMA_PREFIX, tensors) or take_prefix(MODEL_PREFIX, tensors)
 
 
+def read_eval_weights(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
+    """The state dict to evaluate or export in a safetensors file: a training checkpoint's `eval_weights`, or
+    the tensors of a plain weights file.
+
+    Raises:
+        WeightsError: If ``path`` is not a readable safetensors file.
+    """
+    tensors = read_state_dict([path])
+    return eval_weights(tensors) if is_checkpoint(path) else tensors
+
+
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> Dict[str, torch.Tensor]:
     """The tensor state of ``optimizer`` (e.g. SGD momentum buffers) as ``"{param index}.{name}"``.
 

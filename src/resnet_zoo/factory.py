@@ -10,9 +10,10 @@ import timm
 import torch
 import torch.nn as nn
 
-from .checkpoint import eval_weights, is_checkpoint, load_checkpoint
+from .checkpoint import is_checkpoint, read_eval_weights
 from .datasets import get_dataset
 from .errors import WeightsError, ZooError
+from .hub import CONFIG_NAME, read_config
 from .resnet import check_model_name
 from .weights import check_state_dict
 
@@ -21,7 +22,8 @@ def resolve_device(name: Optional[str] = None) -> torch.device:
     """The device called ``name``, or CUDA when it is available and ``name`` is ``None``, else the CPU.
 
     Raises:
-        ZooError: If ``name`` is not a device, or names CUDA where there is none.
+        ZooError: If ``name`` is not a device, or names one that torch cannot use here (CUDA where there is none,
+            ``mps`` off a Mac, a GPU index past the last).
     """
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -31,6 +33,11 @@ def resolve_device(name: Optional[str] = None) -> torch.device:
         raise ZooError(f"invalid --device {name!r}: {e}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ZooError(f"--device {name} asked for CUDA, but torch sees no CUDA device")
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError):  # torch built without the backend, or no such device index
+        raise ZooError(f"--device {name}: torch cannot use this device on this machine; use cpu"
+                       f"{' or cuda' if torch.cuda.is_available() else ''}") from None
     return device
 
 
@@ -64,10 +71,12 @@ def load_hub_folder(name: str, folder: Path) -> nn.Module:
     """The model of a Hub model folder (``config.json`` + weights), loaded through timm's ``local-dir:``.
 
     Raises:
-        WeightsError: If ``folder`` has no ``config.json`` or holds another architecture than ``name``.
+        WeightsError: If ``folder`` has no ``config.json``, one that `resnet_zoo.hub.read_config` refuses, or
+            holds another architecture than ``name``.
     """
-    if not (folder / "config.json").is_file():
-        raise WeightsError(f"{folder} is not a Hub model folder: it has no config.json")
+    if not (folder / CONFIG_NAME).is_file():
+        raise WeightsError(f"{folder} is not a Hub model folder: it has no {CONFIG_NAME}")
+    read_config(folder)
     model = timm.create_model(f"local-dir:{folder}", pretrained=True)
     architecture = model.pretrained_cfg.get("architecture")
     if architecture != name:
@@ -110,8 +119,8 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
         elif Path(checkpoint).is_dir():
             model = load_hub_folder(name, Path(checkpoint))
         elif is_checkpoint(checkpoint):
-            model = create_model_for(name, dataset, classes)
-            model.load_state_dict(eval_weights(load_checkpoint(checkpoint)[0]))
+            model = load_checked(create_model_for(name, dataset, classes), read_eval_weights(checkpoint),
+                                 source=str(checkpoint), architecture=name)
         else:
             model = create_model_for(name, dataset, classes, file=checkpoint)
     except (RuntimeError, OSError) as e:
@@ -157,8 +166,19 @@ def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor
     """
     check_model_name(model_name)
     model = timm.create_model(model_name, **infer_model_args(state_dict))
+    return load_checked(model, state_dict, source=source, architecture=model_name).eval()
+
+
+def load_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str,
+                 architecture: str) -> nn.Module:
+    """``model`` with ``state_dict`` loaded strictly, once `resnet_zoo.weights.check_state_dict` has found every
+    key and shape to fit (so that weights that do not fit are one short `WeightsError`, not torch's listing).
+
+    Raises:
+        WeightsError: Naming ``source``, ``architecture`` and the keys that do not fit.
+    """
     check_state_dict({k: tuple(v.shape) for k, v in state_dict.items()},
                      {k: tuple(v.shape) for k, v in model.state_dict().items()},
-                     source=source, architecture=model_name)
+                     source=source, architecture=architecture)
     model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    return model

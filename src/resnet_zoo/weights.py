@@ -104,6 +104,15 @@ def weight_files(path: PathLike) -> List[Path]:
 
 
 def _unreadable(file: Path, error: Exception) -> WeightsError:
+    """The error of a safetensors file that could not be read: missing, a folder, not readable, or corrupt."""
+    if not file.exists():
+        return WeightsError(f"{file}: no such file")
+    if file.is_dir():
+        return WeightsError(f"{file}: is a folder, not a safetensors file")
+    try:
+        file.open("rb").close()
+    except OSError as e:
+        return WeightsError(f"{file}: cannot be read ({e.strerror or e}); check its permissions")
     return WeightsError(f"{file}: not a readable safetensors file, truncated or corrupt ({error})")
 
 
