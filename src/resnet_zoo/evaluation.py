@@ -15,8 +15,9 @@ import torch.nn.functional as F
 
 from .datasets import Loader, check_data_folder, create_dataset, create_loader, get_dataset
 from .distributed import all_reduce_sum
+from .errors import check_options
 from .factory import load_model, resolve_device
-from .imagefolder import DEFAULT_WORKERS
+from .imagefolder import DEFAULT_WORKERS, check_workers
 from .precision import inference_model, is_channels_last
 
 EVAL_BATCH_SIZE = 1000
@@ -111,8 +112,12 @@ def evaluate_weights(
     Raises:
         DataError: If the data is missing or invalid.
         WeightsError: If the weights are missing or do not fit ``model``.
-        ZooError: If ``model`` is not a resnet_zoo model, or its classes do not match ``dataset``.
+        ZooError: If ``model`` is not a resnet_zoo model, its classes do not match ``dataset``, or ``batch_size``,
+            ``subset`` or ``workers`` is out of range.
     """
+    check_options([(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}"),
+                   (subset is None or subset >= 1, f"--subset must be at least 1, got {subset}")])
+    check_workers(workers)
     device = resolve_device() if device is None else device
     if not download:
         check_data_folder(data)  # before the weights, which may come over the network

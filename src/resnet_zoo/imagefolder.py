@@ -17,21 +17,38 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from .augment import Normalize
 from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
-from .errors import DataError
+from .errors import DataError, ZooError
 
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
 """DataLoader worker processes per training or validation process, unless ``--workers`` says otherwise."""
 
 SPLIT_FOLDERS = {"train": "train", "test": "val"}
 """Folder of each split under the data root; ``val/`` is the split that is evaluated."""
+
+
+def check_workers(workers: int) -> None:
+    """Raise `ZooError` unless ``workers`` (``--workers``, of ``train`` and ``validate``) is 0 or more."""
+    if workers < 0:
+        raise ZooError(f"--workers must be 0 or more (0: decode in the main process), got {workers}")
+
+
+def image_error(path: Union[str, Path], error: OSError) -> str:
+    """``cannot read image PATH: REASON`` for an image that Pillow could not open (missing, unreadable, not an
+    image), the reason without the file object that Pillow's own message names."""
+    from PIL import UnidentifiedImageError
+    if isinstance(error, UnidentifiedImageError):
+        reason = "cannot identify image file (not an image format Pillow reads)"
+    else:
+        reason = error.strerror or str(error)
+    return f"cannot read image {path}: {reason}"
 
 
 @dataclass(frozen=True)
@@ -100,9 +117,22 @@ def _to_hwc_tensor(image: Any) -> torch.Tensor:
     return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True))
 
 
+class _Unreadable(NamedTuple):
+    """What a DataLoader worker returns for an image it cannot read, so that the main process raises the
+    `DataError` itself (an exception raised in a worker reaches it wrapped in torch's traceback text)."""
+
+    message: str
+
+
+def _collate(items: List[Any]) -> Any:
+    """torch's batch of ``items``, or the first `_Unreadable` among them."""
+    return next((item for item in items if isinstance(item, _Unreadable)), None) or default_collate(items)
+
+
 class _SeededImages(Dataset):
     """Decodes and transforms ``samples[index]`` for an item ``(index, seed)``; a seed makes the transform's
-    randomness (torch's RNG) a function of it alone, leaving the caller's RNG state untouched."""
+    randomness (torch's RNG) a function of it alone, leaving the caller's RNG state untouched. An image that
+    cannot be read is an `_Unreadable`."""
 
     def __init__(self, samples: Sequence[Tuple[str, int]], transform: Callable):
         from torchvision.datasets.folder import default_loader
@@ -113,13 +143,13 @@ class _SeededImages(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, item: Tuple[int, Optional[int]]) -> Tuple[torch.Tensor, int]:
+    def __getitem__(self, item: Tuple[int, Optional[int]]) -> Union[Tuple[torch.Tensor, int], _Unreadable]:
         index, seed = item
         path, label = self.samples[index]
         try:
             image = self.load(path)
         except OSError as e:  # unreadable, or not an image Pillow knows
-            raise DataError(f"cannot read image {path}: {e}") from None
+            return _Unreadable(image_error(path, e))
         if seed is None:
             return self.transform(image), label
         with torch.random.fork_rng(devices=[]):
@@ -198,6 +228,7 @@ class FolderLoader:
         self.loader = DataLoader(
             images, batch_sampler=_Batches(len(samples), batch_size, ranks, generator if train else None),
             num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            collate_fn=_collate,
             generator=torch.Generator())  # the loader's own seeds: the transforms are seeded per image
 
     def __len__(self) -> int:
@@ -205,8 +236,15 @@ class FolderLoader:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-        """Yield ``(images, labels)``: float32 ``(B, 3, H, W)`` and int64 ``(B,)``, on the device."""
-        for images, labels in self.loader:
+        """Yield ``(images, labels)``: float32 ``(B, 3, H, W)`` and int64 ``(B,)``, on the device.
+
+        Raises:
+            DataError: Naming the first image of a batch that cannot be read.
+        """
+        for batch in self.loader:
+            if isinstance(batch, _Unreadable):
+                raise DataError(batch.message)
+            images, labels = batch
             images = images.to(self.device, non_blocking=True)
             yield self.normalize(images), labels.to(self.device, non_blocking=True)
 

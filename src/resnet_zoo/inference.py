@@ -51,6 +51,8 @@ def predict(model: torch.nn.Module, images: Sequence[Path], top_k: int = 3,
     import timm.data
     from PIL import Image
 
+    from .imagefolder import image_error
+
     cfg = timm.data.resolve_data_config({}, model=model)
     transform = timm.data.create_transform(**cfg)
     labels = model.pretrained_cfg.get("label_names") or [str(i) for i in range(model.num_classes)]
@@ -61,7 +63,7 @@ def predict(model: torch.nn.Module, images: Sequence[Path], top_k: int = 3,
             with Image.open(path) as img:
                 batch.append(transform(img.convert("RGB")))
         except OSError as e:  # missing, unreadable, or not an image Pillow knows (UnidentifiedImageError)
-            results[-1]["error"] = f"cannot read image {path}: {e}"
+            results[-1]["error"] = image_error(path, e)
     if not batch:
         return results
     model.eval()
