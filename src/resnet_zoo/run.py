@@ -1,6 +1,7 @@
 """A training run: `train` takes a `Recipe` and `RunOptions` through every epoch to an exported model.
 
-Each epoch appends one JSON line to ``OUT/train_log.jsonl`` (``epoch``, ``train_loss``, ``lr``, ``train_top1``,
+The run folder ``OUT`` is made when the first epoch ends. Each epoch appends one JSON line to
+``OUT/train_log.jsonl`` (``epoch``, ``train_loss``, ``lr``, ``train_top1``,
 ``test_top1``, ``test_top5``, ``test_loss``, ``img_per_s``, ``wall_s``) and replaces ``OUT/checkpoint.safetensors``
 atomically (model, EMA, optimizer and RNG states as tensors, see `resnet_zoo.checkpoint`; recipe, history, tag,
 classes, command and hardware as JSON metadata). A resumed run continues a killed one from that checkpoint to the
@@ -31,8 +32,9 @@ from .distributed import Ranks, barrier, broadcast_buffers, destroy_process_grou
 from .engine import Recipe, build_training, train_one_epoch
 from .errors import ZooError
 from .factory import create_model_for, resolve_device
-from .hub import export
-from .imagefolder import DEFAULT_WORKERS
+from .files import check_writable
+from .hub import check_tag, export
+from .imagefolder import DEFAULT_WORKERS, check_workers
 from .precision import fast_bf16
 from .train_log import TRAIN_LOG_NAME, append_train_log, write_train_log
 
@@ -55,6 +57,9 @@ class RunOptions:
             means ``cuda:LOCAL_RANK``.
         compile: Compile the step (``None``: on CUDA only).
         workers: Image decoding processes per process, for an image folder.
+
+    Raises:
+        ZooError: If ``tag`` is not a pretrained tag or ``workers`` is negative.
     """
 
     data: Path
@@ -65,6 +70,15 @@ class RunOptions:
     device: Optional[torch.device] = None
     compile: Optional[bool] = None
     workers: int = DEFAULT_WORKERS
+
+    def __post_init__(self):
+        if self.tag is not None:
+            check_tag(self.tag)
+        check_workers(self.workers)
+
+    def folder(self, recipe: Recipe) -> Path:
+        """The run folder: ``out``, or ``runs/MODEL.TAG``."""
+        return self.out or Path("runs") / f"{recipe.model}.{self.tag or default_tag(recipe.dataset)}"
 
 
 def train(recipe: Recipe, options: RunOptions) -> Path:
@@ -184,7 +198,7 @@ def _cpu_model() -> str:
 def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> Path:
     ranks.local_batch_size(recipe.batch_size)  # the global batch splits evenly across the processes
     tag = options.tag or default_tag(recipe.dataset)
-    out = options.out or Path("runs") / f"{recipe.model}.{tag}"
+    out = check_writable(options.folder(recipe), "--out")
     checkpoint, log = out / CHECKPOINT_FILE, out / TRAIN_LOG_NAME
     resumed = _resume(checkpoint, recipe, device) if options.resume else None
     if resumed is None and checkpoint.exists():
@@ -204,8 +218,7 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
         tensors, state = resumed
         training.load_state_tensors(tensors)
         history = state["history"]
-    if ranks.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+    if ranks.is_main and resumed is not None:
         write_train_log(log, history)  # drops lines of epochs after the checkpoint
     previous_wall = history[-1]["wall_s"] if history else 0.
     command, run_hardware = command_line(recipe, options.data, out, options.tag), hardware(device, ranks.world_size)
@@ -226,10 +239,14 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
             _check_finite(record, checkpoint)
             history.append(record)
             if ranks.is_main:
+                out.mkdir(parents=True, exist_ok=True)  # a new run's folder, once it has an epoch to hold
                 save_checkpoint(checkpoint, training.state_tensors(), dict(
                     epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history, tag=tag,
                     classes=list(train_split.classes), command=command, hardware=run_hardware))
-                append_train_log(log, record)
+                if len(history) == 1:  # a new run: no lines of an older one
+                    write_train_log(log, history)
+                else:
+                    append_train_log(log, record)
                 progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "
                                f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
     folder = out / f"{recipe.model}.{tag}"

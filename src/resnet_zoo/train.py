@@ -15,6 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
+from .checkpoint import CHECKPOINT_FILE
 from .datasets import DATASETS
 from .distributed import launched_ranks
 from .engine import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe, default_lr
@@ -81,6 +82,16 @@ def train_command(args: argparse.Namespace) -> int:
     if launched_ranks().is_main:
         print(f"exported {folder}")
     return 0
+
+
+def train_interrupted(args: argparse.Namespace) -> str:
+    """What a Ctrl-C of ``resnet-zoo train`` leaves: the checkpoint of the last finished epoch, which ``--resume``
+    continues, or (before the first) nothing."""
+    recipe, options = recipe_and_options(args)
+    checkpoint = options.folder(recipe) / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        return "no epoch had finished, so nothing was written"
+    return f"{checkpoint} holds the last finished epoch: run the same command with --resume to continue"
 
 
 if __name__ == "__main__":  # torchrun -m resnet_zoo.train ...: the options of `resnet-zoo train`
