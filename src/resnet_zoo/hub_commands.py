@@ -5,15 +5,21 @@
 """
 import argparse
 import json
+import typing
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 from .cards import METRICS
+from .checkpoint import read_eval_weights
 from .conversion import convert
+from .engine import Recipe
 from .errors import ZooError
-from .hub import export, publish, publish_files, verify
 from .factory import build_from_state_dict
-from .weights import read_state_dict
+from .files import check_writable
+from .hub import export, publish, publish_files, verify
+
+KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+"""How a `--recipe` message names the JSON kind of a `resnet_zoo.engine.Recipe` field."""
 
 
 def add_card_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +35,7 @@ def add_card_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wall-time-s", type=float, metavar="S", help="training wall-clock time in seconds")
     parser.add_argument("--hardware", help="training hardware, e.g. '1x NVIDIA H100 80GB'")
     parser.add_argument("--max-shard-size", metavar="SIZE", help="shard weights above this size, e.g. 10MB")
+    parser.add_argument("--overwrite", action="store_true", help="replace the model folder out if it exists")
     source = parser.add_argument_group("weights made elsewhere")
     source.add_argument("--mean", type=float, nargs="+", metavar="M",
                         help="per-channel input mean the weights were trained with (default: the model's)")
@@ -51,18 +58,53 @@ def _read_text(option: str, path: Optional[Path]) -> Optional[str]:
         return path.read_text(encoding="utf-8")
     except OSError as e:
         raise ZooError(f"{option} {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ZooError(f"{option} {path}: not a text file (UTF-8)") from None
+
+
+def _fits(value: Any, kind: Any) -> bool:
+    """Whether JSON ``value`` has the kind of a field typed ``kind`` (an int is a float too, a bool neither)."""
+    allowed = typing.get_args(kind) or (kind,)
+    allowed = (*allowed, int) if float in allowed else allowed
+    return isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool))
+
+
+def _read_recipe(path: Optional[Path]) -> Optional[Dict[str, Any]]:
+    """The JSON object of ``--recipe``; its `resnet_zoo.engine.Recipe` options must have their kinds (``lr`` a
+    number, ``model`` a string, …), others are recorded as they are."""
+    text = _read_text("--recipe", path)
+    if text is None:
+        return None
+    try:
+        recipe = json.loads(text)
+    except ValueError as e:
+        raise ZooError(f"--recipe {path}: not a readable JSON file ({e})") from None
+    if not isinstance(recipe, dict):
+        raise ZooError(f"--recipe {path}: must hold a JSON object of hyper-parameters, e.g. {{\"lr\": 0.1}}, "
+                       f"not {json.dumps(recipe)[:40]}")
+    kinds = typing.get_type_hints(Recipe)
+    wrong = [f"{k} must be {' or '.join(KIND_NAMES[t] for t in typing.get_args(kinds[k]) or (kinds[k],))}, "
+             f"not {json.dumps(v)[:40]}" for k, v in recipe.items() if k in kinds and not _fits(v, kinds[k])]
+    if wrong:
+        raise ZooError(f"--recipe {path}: {'; '.join(wrong)}")
+    return recipe
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Before any work: the model folder ``out`` can be written, and an existing one is replaced only with
+    ``--overwrite`` (`resnet_zoo.hub.export` itself replaces it)."""
+    check_writable(args.out, "out")
+    if args.out.exists():
+        if not args.overwrite:
+            raise ZooError(f"{args.out} exists; pass --overwrite to replace it, or choose another folder")
+        check_writable(args.out.parent, "out")  # where the new folder is assembled and renamed into place
 
 
 def card_options(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments of `resnet_zoo.hub.export` from the options of `add_card_arguments`."""
     metrics = {k: getattr(args, k) for k in METRICS if getattr(args, k) is not None}
     cfg = {k: getattr(args, k) for k in ("mean", "std", "license", "origin_url") if getattr(args, k) is not None}
-    recipe = _read_text("--recipe", args.recipe)
-    try:
-        recipe = json.loads(recipe) if recipe is not None else None
-    except ValueError as e:
-        raise ZooError(f"--recipe {args.recipe}: not a readable JSON file ({e})") from None
-    return dict(tag=args.tag, dataset=args.dataset, metrics=metrics or None, recipe=recipe,
+    return dict(tag=args.tag, dataset=args.dataset, metrics=metrics or None, recipe=_read_recipe(args.recipe),
                 command=args.train_command, train_log=args.train_log, wall_time_s=args.wall_time_s,
                 hardware=args.hardware, max_shard_size=args.max_shard_size, pretrained_cfg=cfg or None,
                 source=args.source, source_top1=args.source_top1,
@@ -71,8 +113,9 @@ def card_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 def export_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``resnet-zoo export``."""
-    parser.add_argument("checkpoint", type=Path, help="safetensors state dict with resnet_zoo's names "
-                                                      "(use `resnet-zoo convert` for other checkpoints)")
+    parser.add_argument("checkpoint", type=Path,
+                        help="safetensors state dict with resnet_zoo's names, or a training checkpoint (its EMA "
+                             "weights, as validate evaluates them); use `resnet-zoo convert` for other checkpoints")
     parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/cifar_resnet56.rz_cifar10")
     parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. cifar_resnet56")
     add_card_arguments(parser)
@@ -80,9 +123,10 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo export``: build ``--model`` from the checkpoint and write its model folder."""
-    state_dict = read_state_dict([args.checkpoint])
-    model = build_from_state_dict(args.model, state_dict, source=str(args.checkpoint))
-    print(export(model, args.out, **card_options(args)))
+    _check_out(args)
+    options = card_options(args)
+    model = build_from_state_dict(args.model, read_eval_weights(args.checkpoint), source=str(args.checkpoint))
+    print(export(model, args.out, **options))
     return 0
 
 
@@ -133,6 +177,7 @@ def convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 def convert_command(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo convert``."""
+    _check_out(args)
     options = card_options(args)
     print(convert(args.src, args.out, model=args.model, **options))
     return 0

@@ -37,6 +37,8 @@ def read_train_log(path: Path) -> List[Dict[str, float]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise ZooError(f"training log {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ZooError(f"training log {path}: not a text file (UTF-8 JSON lines, one object per epoch)") from None
     records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
