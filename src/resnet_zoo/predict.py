@@ -37,6 +37,9 @@ def predict_command(args: argparse.Namespace) -> int:
         raise ZooError(f"--top-k must be at least 1, got {args.top_k}")
     images = image_files(args.images) if args.images else sample_images()
     model = load_model(args.model, None, args.pretrained, args.checkpoint)
+    if args.top_k > model.num_classes:
+        raise ZooError(f"--top-k {args.top_k}: the model has only {model.num_classes} classes; give at most "
+                       f"{model.num_classes}")
     cfg = model.pretrained_cfg
     used = dict(model=cfg["architecture"],
                 weights=str(args.checkpoint or cfg.get("file") or f"hf-hub:{cfg['hf_hub_id']}"))
