@@ -1,12 +1,21 @@
 """The ``resnet-zoo`` command line: one sub-command per task, each implemented in its own module.
 
 A command ``NAME`` lives in module ``MODULE`` as two functions: ``NAME_arguments(parser)`` adds its options and
-``NAME_command(args) -> int`` runs it and returns the exit status. Modules are imported only when their
-command runs, so ``resnet-zoo --help`` stays fast.
+``NAME_command(args) -> int`` runs it and returns the exit status; an optional ``NAME_interrupted(args) -> str``
+says what a Ctrl-C leaves behind. Modules are imported only when their command runs, so ``resnet-zoo --help``
+stays fast.
+
+A command that fails on bad input prints one line, ``resnet-zoo NAME: error: ...``, naming the file or option
+at fault, and exits with status 1: a `resnet_zoo.errors.ZooError`, or an `OSError` of the file system (a folder
+that cannot be written, a file where a folder should be, …). Ctrl-C prints one line and exits with 130.
+``--debug`` (or `DEBUG_ENV`) prints the traceback as well.
 """
 import argparse
+import errno
 import importlib
+import os
 import sys
+import traceback
 from typing import List, Optional
 
 from .errors import ZooError
@@ -21,6 +30,23 @@ COMMANDS = {
     "convert": ("resnet_zoo.hub_commands", "convert a torchvision/timm/CIFAR checkpoint into a Hub model folder"),
 }
 """Command name -> (module that implements it, one-line help)."""
+
+DEBUG_ENV = "RESNET_ZOO_DEBUG"
+"""Environment variable that, set to anything but ``""`` or ``"0"``, prints a failing command's traceback, as
+``--debug`` does."""
+
+OS_ADVICE = {
+    errno.EACCES: "check the permissions of it and of its folder",
+    errno.EPERM: "check the permissions of it and of its folder",
+    errno.EROFS: "choose a path on a writable file system",
+    errno.ENOSPC: "free some space or choose another path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "remove it or choose another path",
+    errno.EISDIR: "it is a folder; give a file",
+}
+"""What to do about the file system errors a command may meet, by ``errno``."""
+
+DEBUG_HELP = f"on failure, print the traceback too (as {DEBUG_ENV}=1 does)"
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -38,29 +64,62 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 def build_parser(argv: List[str]) -> argparse.ArgumentParser:
     """The top-level parser; only the module of the command named in ``argv`` is imported."""
     from . import __version__
-    parser = argparse.ArgumentParser(prog="resnet-zoo", description="Paper-exact ResNets for timm.")
+    parser = argparse.ArgumentParser(
+        prog="resnet-zoo", description="Paper-exact ResNets for timm.",
+        epilog=f"A command that fails prints one line naming the file or option at fault and exits with status 1; "
+               f"--debug or {DEBUG_ENV}=1 prints the traceback too.")
     parser.add_argument("--version", action="version", version=f"resnet-zoo {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter)
         if name == chosen:
             getattr(importlib.import_module(module), f"{name}_arguments")(p)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
+
+
+def describe_os_error(error: OSError) -> str:
+    """``FILE: reason; what to do`` of a file system error."""
+    files = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
+    reason = error.strerror or str(error)
+    advice = OS_ADVICE.get(error.errno)
+    return f"{files + ': ' if files else ''}{reason}{'; ' + advice if advice else ''}"
+
+
+def _interrupted(module: object, args: argparse.Namespace) -> str:
+    """The line of a command stopped by Ctrl-C, with what its ``NAME_interrupted`` says it left."""
+    left = getattr(module, f"{args.command}_interrupted", None)
+    return f"interrupted{'; ' + left(args) if left else ''}"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``resnet-zoo``; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        parser = build_parser(argv)  # imports the command's module, with torch: seconds that Ctrl-C may cut short
+        args = parser.parse_args(argv)
+        module = importlib.import_module(COMMANDS[args.command][0])
+    except KeyboardInterrupt:
+        print("resnet-zoo: interrupted", file=sys.stderr)
+        return 130
+    return _run(module, args)
+
+
+def _run(module: object, args: argparse.Namespace) -> int:
+    """Run the command ``args.command`` of ``module``; a bad input, a file system error or Ctrl-C is one line."""
     try:
         return getattr(module, f"{args.command}_command")(args)
-    except ZooError as e:
-        print(f"resnet-zoo {args.command}: error: {e}", file=sys.stderr)
+    except (ZooError, OSError, KeyboardInterrupt) as e:
+        if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        if isinstance(e, KeyboardInterrupt):
+            print(f"resnet-zoo {args.command}: {_interrupted(module, args)}", file=sys.stderr)
+            return 130
+        message = describe_os_error(e) if isinstance(e, OSError) else str(e)
+        print(f"resnet-zoo {args.command}: error: {message}", file=sys.stderr)
         return 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
