@@ -72,7 +72,10 @@ def test_pretrained_without_a_tag_loads_the_default_architectures_weights(monkey
         timm.create_model("cifar_resnet56", pretrained=True)
     assert str(error.value) == (
         "no pretrained weights for cifar_resnet56 with its default architecture; weights that exist: "
-        "cifar_resnet56.ak_cifar10 with shortcut='A' (or load your own: pretrained_cfg_overlay=dict(file=...))")
+        "cifar_resnet56.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
+        "need: timm.create_model('cifar_resnet56.ak_cifar10', pretrained=True), --model cifar_resnet56.ak_cifar10, or "
+        "torch.hub.load(..., 'cifar_resnet56', tag='ak_cifar10', pretrained=True) (or load your own: "
+        "pretrained_cfg_overlay=dict(file=...))")
 
 
 def test_shipped_cifar_resnet56_ak_loads_by_name_hf_hub_and_local_dir(tmp_path):

@@ -318,15 +318,21 @@ def _has_weights(cfg: PretrainedCfg) -> bool:
 
 
 def _describe_weights(name: str) -> str:
-    """``name`` (``model.tag``) with the architecture options its weights need: ``… with shortcut='A'``."""
+    """``name`` (``model.tag``) with the architecture options its weights need: ``… (shortcut='A')``."""
     args = tag_model_args(name.partition(".")[2])
-    return f"{name} with {', '.join(f'{k}={v!r}' for k, v in args.items())}" if args else name
+    return f"{name} ({', '.join(f'{k}={v!r}' for k, v in args.items())})" if args else name
 
 
 def _no_weights_error(variant: str, cfg: PretrainedCfg) -> WeightsError:
+    """The error of ``pretrained=True`` without weights; it says how to load those that exist: by their tagged
+    name, which builds the architecture they need (options given alongside the plain name do not select them)."""
     which = f"{variant}.{cfg.tag}" if cfg.tag else f"{variant} with its default architecture"
-    exist = ", ".join(map(_describe_weights, list_pretrained_tags(variant))) or "none"
-    return WeightsError(f"no pretrained weights for {which}; weights that exist: {exist} (or load your own: "
+    names = list_pretrained_tags(variant)
+    exist = ", ".join(map(_describe_weights, names)) or "none"
+    how = (f"; load them by the tagged name, which builds the architecture they need: "
+           f"timm.create_model('{names[0]}', pretrained=True), --model {names[0]}, or "
+           f"torch.hub.load(..., '{variant}', tag='{names[0].partition('.')[2]}', pretrained=True)") if names else ""
+    return WeightsError(f"no pretrained weights for {which}; weights that exist: {exist}{how} (or load your own: "
                         f"pretrained_cfg_overlay=dict(file=...))")
 
 
