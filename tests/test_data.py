@@ -136,7 +136,26 @@ def test_limit_beyond_the_split_is_an_error(tmp_path):
 
 def test_missing_folder_names_the_files(tmp_path):
     with pytest.raises(DataError, match="cifar-10-batches-py/data_batch_1.*--download"):
+        load_cifar(tmp_path, "cifar10", "train")
+    with pytest.raises(DataError, match=r"is missing \S*cifar-10-batches-py/test_batch, \S*/batches\.meta \(pass "
+                                        r"--download"):
         load_cifar(tmp_path, "cifar10", "test")
+
+
+def test_the_test_split_needs_only_its_batch_and_the_meta_file(tmp_path):
+    root = write_cifar(tmp_path)
+    for name in CIFAR10.train_files:
+        os.remove(root / "cifar-10-batches-py" / name)
+    assert len(load_cifar(root, "cifar10", "test")) == 6
+    with pytest.raises(DataError, match="data_batch_1"):
+        load_cifar(root, "cifar10", "train")
+
+
+@pytest.mark.parametrize("limit", [0, -3])
+def test_a_limit_below_1_says_so(tmp_path, limit):
+    with pytest.raises(DataError, match=rf"^cannot take the first {limit} images of the CIFAR-10 test split: give at "
+                                        r"least 1$"):
+        load_cifar(write_cifar(tmp_path), "cifar10", "test", limit=limit)
 
 
 @pytest.mark.parametrize("dataset", list(DATASETS))
@@ -153,11 +172,15 @@ def test_partial_folder_names_exactly_the_missing_files(tmp_path):
     os.remove(root / "cifar-10-batches-py" / "data_batch_4")
     os.remove(root / "cifar-10-batches-py" / "batches.meta")
     assert [p.name for p in missing_files(root, "cifar10")] == ["data_batch_4", "batches.meta"]
+    assert [p.name for p in missing_files(root, "cifar10", "test")] == ["batches.meta"]
     with pytest.raises(DataError) as info:
-        load_cifar(root, "cifar10", "test")
+        load_cifar(root, "cifar10", "train")
     message = str(info.value)
     assert "data_batch_4" in message and "batches.meta" in message
     assert "data_batch_3" not in message and "test_batch" not in message
+    with pytest.raises(DataError) as info:
+        load_cifar(root, "cifar10", "test")
+    assert "batches.meta" in str(info.value) and "data_batch" not in str(info.value)
 
 
 def test_truncated_batch_is_named(tmp_path):
@@ -247,7 +270,14 @@ def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path, monke
         download_cifar(tmp_path / "data", "cifar10")
     assert str(info.value) == (f"cannot download CIFAR-10 from {CIFAR10.url} into {tmp_path / 'data'}: "
                                f"[Errno -3] Temporary failure in name resolution")
-    assert list((tmp_path / "data").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # not even the folder it made for the download
+    with pytest.raises(DataError):
+        download_cifar(tmp_path / "a" / "b" / "data", "cifar10")
+    assert list(tmp_path.iterdir()) == []  # nor the parents it made
+    (tmp_path / "data").mkdir()
+    with pytest.raises(DataError):
+        download_cifar(tmp_path / "data", "cifar10")
+    assert list(tmp_path.iterdir()) == [tmp_path / "data"]  # a folder that was there stays
 
 
 def test_download_completes_a_partial_folder(tmp_path, monkeypatch):
