@@ -199,6 +199,14 @@ def _edit(name: str, old: str, new: str):
     return apply
 
 
+def _set_cfg(key: str, value) -> callable:
+    def apply(folder: Path) -> None:
+        config = json.loads((folder / "config.json").read_text())
+        config["pretrained_cfg"][key] = value
+        (folder / "config.json").write_text(json.dumps(config))
+    return apply
+
+
 VERIFY_FAILURES = {
     "checksum": (_flip_last_byte, r"README\.md: SHA-256 does not match for model\.safetensors \(file "),
     "metadata": (_strip_metadata, r"model\.safetensors: header metadata lacks format, architecture, tag, "
@@ -215,6 +223,14 @@ VERIFY_FAILURES = {
     "other depth": (_edit("config.json", '"cifar_resnet20"', '"cifar_resnet32"'),
                     r"model\.safetensors: header records cifar_resnet20\.rz_cifar10, config\.json "
                     r"cifar_resnet32\.rz_cifar10$"),
+    "zero std": (_set_cfg("std", [0, 0, 0]), r"config\.json: pretrained_cfg mean and std must be finite numbers, std "
+                                             r"above 0 \(inputs are divided by it\); got std \[0, 0, 0\]$"),
+    "negative std": (_set_cfg("std", [0.2, -0.2, 0.2]), r"config\.json: pretrained_cfg mean and std must be finite "
+                                                        r"numbers, std above 0 .*; got std \[0\.2, -0\.2, 0\.2\]$"),
+    "two means": (_set_cfg("mean", [0.5, 0.5]), r"config\.json: pretrained_cfg mean must have one value per input "
+                                               r"channel \(3\)$"),
+    "text mean": (_set_cfg("mean", ["a", 0.5, 0.5]), r"config\.json: pretrained_cfg mean and std must be finite "
+                                                     r"numbers, .*; got mean \['a', 0\.5, 0\.5\]$"),
 }
 
 
@@ -227,6 +243,16 @@ def test_verify_fails_with_the_reason(folder, case, capsys):
     assert main(["verify", str(folder)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("resnet-zoo verify: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["predict", "validate"])
+def test_a_folder_with_a_zero_std_is_refused_by_the_commands_that_load_it(folder, tmp_path, capsys, command):
+    _set_cfg("std", [0, 0, 0])(folder)
+    data = ["--data", str(tmp_path)] if command == "validate" else []
+    assert main([command, "--model", "cifar_resnet20", "--checkpoint", str(folder), *data]) == 1
+    assert capsys.readouterr().err == (f"resnet-zoo {command}: error: {folder / 'config.json'}: pretrained_cfg mean "
+                                       f"and std must be finite numbers, std above 0 (inputs are divided by it); got "
+                                       f"std [0, 0, 0]\n")
 
 
 def test_verify_loads_strictly(tmp_path):
@@ -265,6 +291,84 @@ def test_export_command_rejects_a_checkpoint_for_another_model(tmp_path, capsys)
         f"resnet-zoo export: error: {tmp_path / 'ckpt.safetensors'} does not fit zoo_resnet18: 30 missing keys: "
         "layer4.0.conv1.weight, ")
     assert not (tmp_path / "out").exists()
+
+
+def test_export_command_takes_the_ema_weights_of_a_training_checkpoint(tmp_path, capsys):
+    """As validate and predict evaluate it: the EMA weights, not 126 missing and 323 unexpected keys."""
+    from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
+
+    model, ema = timm.create_model("cifar_resnet20"), timm.create_model("cifar_resnet20")
+    save_checkpoint(tmp_path / "checkpoint.safetensors", {**add_prefix(MODEL_PREFIX, model.state_dict()),
+                                                          **add_prefix(EMA_PREFIX, ema.state_dict())}, dict(epoch=1))
+    out = tmp_path / "out"
+    assert main(["export", str(tmp_path / "checkpoint.safetensors"), str(out), "--model", "cifar_resnet20",
+                 "--tag", "rz_cifar10"]) == 0
+    exported = load_file(out / "model.safetensors")
+    assert exported.keys() == ema.state_dict().keys()
+    assert all(torch.equal(exported[k], v) for k, v in ema.state_dict().items())
+    assert not torch.equal(exported["fc.weight"], model.state_dict()["fc.weight"])
+
+
+@pytest.mark.parametrize("command", ["export", "convert"])
+def test_an_existing_model_folder_is_replaced_only_with_overwrite(folder, tmp_path, capsys, command):
+    save_file(timm.create_model("cifar_resnet20").state_dict(), tmp_path / "ckpt.safetensors")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    argv = [command, str(tmp_path / "ckpt.safetensors"), str(folder), "--model", "cifar_resnet20", "--tag", "other"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (f"resnet-zoo {command}: error: {folder} exists; pass --overwrite to replace "
+                                       f"it, or choose another folder\n")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert main([*argv, "--overwrite"]) == 0
+    assert verify(folder)["tag"] == "other" and verify(folder)["metrics"] == {}
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+
+
+@pytest.mark.parametrize("failing", [0, 1], ids=["moving the old folder aside", "moving the new one in"])
+def test_a_failed_replacement_keeps_the_old_folder_and_leaves_no_other(folder, monkeypatch, failing):
+    """Renaming fails as for a read-only folder (which root may rename, hence the monkeypatch)."""
+    import resnet_zoo.hub
+
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    replace, calls = os.replace, []
+
+    def refused(src, dst):
+        calls.append(src)
+        if len(calls) == failing + 1:
+            raise PermissionError(13, "Permission denied", str(src), None, str(dst))
+        replace(src, dst)
+
+    monkeypatch.setattr(resnet_zoo.hub.os, "replace", refused)
+    with pytest.raises(PermissionError):
+        export(timm.create_model("cifar_resnet20"), folder, tag="rz_cifar10")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+
+
+def test_an_export_that_fails_removes_the_parents_it_made(tmp_path, monkeypatch):
+    import resnet_zoo.hub
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(resnet_zoo.hub, "_write_weights", full)
+    with pytest.raises(OSError):
+        export(timm.create_model("cifar_resnet20"), tmp_path / "a" / "b" / "m", tag="rz_cifar10")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_command_names_a_weights_file_it_may_not_read(folder, capsys, monkeypatch):
+    """Root reads any file, so ``Path.open`` answers as for a user without the right."""
+    opening = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self.name == "model.safetensors":
+            raise PermissionError(13, "Permission denied", str(self))
+        return opening(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    assert main(["verify", str(folder)]) == 1
+    assert capsys.readouterr().err == (f"resnet-zoo verify: error: {folder / 'model.safetensors'}: Permission "
+                                       f"denied; check the permissions of it and of its folder\n")
 
 
 def test_verify_command(folder, capsys):
