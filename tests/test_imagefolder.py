@@ -166,3 +166,22 @@ def test_an_unreadable_image_is_named(tree, tmp_path, capsys):
     assert main(["validate", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(broken),
                  "--checkpoint", str(tmp_path / "model.safetensors"), "--device", "cpu", "--workers", "0"]) == 1
     assert f"error: cannot read image {broken / 'val' / 'dog' / '1.png'}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_one_bad_image_is_one_line_naming_it_whatever_the_workers(tree, tmp_path, capsys, command, workers):
+    """A worker process hands the error to the main process, which raises it: not torch's re-raised traceback text,
+    nor Pillow's file object instead of the path; and a run that fails writes no run folder."""
+    broken = tmp_path / "images"
+    shutil.copytree(tree, broken)
+    bad = broken / ("val" if command == "validate" else "train") / "dog" / "1.png"
+    bad.write_bytes(b"not a png")
+    save_file(timm.create_model("cifar_resnet20", num_classes=3).state_dict(), str(tmp_path / "model.safetensors"))
+    options = (["--checkpoint", str(tmp_path / "model.safetensors")] if command == "validate" else
+               ["--out", str(tmp_path / "run"), "--batch-size", "4", "--epochs", "1"])
+    assert main([command, "--model", "cifar_resnet20", "--dataset", "imagefolder", "--data", str(broken), *options,
+                 "--device", "cpu", "--workers", workers]) == 1
+    assert capsys.readouterr().err == (f"resnet-zoo {command}: error: cannot read image {bad}: cannot identify image "
+                                       f"file (not an image format Pillow reads)\n")
+    assert not (tmp_path / "run").exists()
