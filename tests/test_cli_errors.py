@@ -148,7 +148,7 @@ CASES: Dict[str, tuple] = {
                                      r'error: --recipe array\.json: must hold a JSON object of hyper-parameters, e.g. '
                                      r'\{"lr": 0\.1\}, not \[1\]$'),
     "convert recipe of a word for lr": ([*CONVERT_WEIGHTS, "--recipe", "banana.json"], 1,
-                                        r'error: --recipe banana\.json: lr must be a number, not "banana"$'),
+                                        r'error: --recipe banana\.json: lr must be a number or null, not "banana"$'),
     "convert train log of random bytes": ([*CONVERT_WEIGHTS, "--train-log", "random.bin"], 1,
                                           r"error: training log random\.bin: not a text file \(UTF-8 JSON lines"),
     "convert licence of random bytes": ([*CONVERT_WEIGHTS, "--license", "mit", "--license-file", "random.bin"], 1,

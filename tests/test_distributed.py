@@ -39,9 +39,9 @@ def train_options(recipe: Recipe, out: Path, data: Path) -> List[str]:
 
 
 def torchrun(out: Path, data: Path, *extra: str, recipe: Recipe = RECIPE) -> subprocess.Popen:
-    """``torchrun --nproc-per-node 2 -m resnet_zoo.train`` of ``recipe``."""
+    """``torchrun --nproc-per-node 2 -m resnet_zoo train`` of ``recipe``."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "resnet_zoo.train", *train_options(recipe, out, data), *extra]
+               "-m", "resnet_zoo", "train", *train_options(recipe, out, data), *extra]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 

@@ -77,7 +77,7 @@ def test_learning_rate_warms_up_linearly_then_decays_as_a_cosine():
 
 def test_default_lr_is_scaled_with_the_batch_size():
     assert parsed_recipe().lr == 0.4 == Recipe().lr == default_lr(512)
-    assert parsed_recipe("--batch-size", "64").lr == 0.05 == default_lr(64)
+    assert parsed_recipe("--batch-size", "64").lr == 0.05 == Recipe(batch_size=64).lr == default_lr(64)
     assert parsed_recipe("--lr", "0.3").lr == 0.3
 
 

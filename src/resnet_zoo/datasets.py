@@ -65,6 +65,8 @@ class DatasetSpec(Protocol):
 
 DATASETS: Dict[str, DatasetSpec] = {**CIFAR_SPECS, IMAGE_FOLDER.name: IMAGE_FOLDER}
 """Every ``--dataset``, by name."""
+DEFAULT_DATASET = "cifar10"
+"""The dataset of a recipe, an evaluation or a command that names none."""
 
 
 def get_dataset(name: str) -> DatasetSpec:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from .checkpoint import load_training_state, training_state_tensors
 from .cifar import IMAGE_SIZE
-from .datasets import Loader, Split, create_loader, get_dataset
+from .datasets import DEFAULT_DATASET, Loader, Split, create_loader, get_dataset
 from .distributed import Ranks, all_reduce_sum
 from .errors import ZooError, check_options
 from .evaluation import EVAL_BATCH_SIZE, EvalMetrics, evaluate
@@ -65,7 +65,7 @@ class Recipe:
         dataset: ``"cifar10"``, ``"cifar100"`` or ``"imagefolder"``.
         epochs: Passes over the train images.
         batch_size: Images per step, over all processes of a distributed run.
-        lr: Peak learning rate.
+        lr: Peak learning rate (``None``: `default_lr` of ``batch_size``).
         momentum: Nesterov momentum.
         wd: Weight decay of convolution and linear weights.
         warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay (``None``:
@@ -85,10 +85,10 @@ class Recipe:
     """
 
     model: str = "cifar_resnet56"
-    dataset: str = "cifar10"
+    dataset: str = DEFAULT_DATASET
     epochs: int = 200
     batch_size: int = 512
-    lr: float = default_lr(512)
+    lr: Optional[float] = None
     momentum: float = 0.9
     wd: float = 5e-4
     warmup_epochs: Optional[int] = None
@@ -104,6 +104,8 @@ class Recipe:
     def __post_init__(self):
         check_model_name(self.model)
         dataset = get_dataset(self.dataset)
+        if self.lr is None:
+            object.__setattr__(self, "lr", default_lr(self.batch_size))
         if self.warmup_epochs is None:
             object.__setattr__(self, "warmup_epochs", default_warmup_epochs(self.epochs))
         values = dict(lr=self.lr, momentum=self.momentum, wd=self.wd, label_smoothing=self.label_smoothing,

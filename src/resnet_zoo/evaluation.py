@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .datasets import Loader, check_data_folder, create_dataset, create_loader, get_dataset
+from .datasets import DEFAULT_DATASET, Loader, check_data_folder, create_dataset, create_loader, get_dataset
 from .distributed import all_reduce_sum
 from .errors import check_options
 from .factory import load_model, resolve_device
@@ -83,7 +83,7 @@ def evaluate_weights(
         model: str,
         data: Union[str, Path],
         *,
-        dataset: str = "cifar10",
+        dataset: str = DEFAULT_DATASET,
         pretrained: bool = False,
         checkpoint: Optional[Union[str, Path]] = None,
         precision: str = "auto",

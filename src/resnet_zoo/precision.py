@@ -11,7 +11,6 @@ Training always runs channels_last; bf16 means autocast (the weights stay float3
 form (`inference_model`) also folds every BatchNorm into its convolution; ``"fp32"`` inference runs the model
 exactly as loaded. The batches follow the model: `is_channels_last` tells a loader which memory format to make.
 """
-import argparse
 from typing import Optional, Tuple
 
 import torch
@@ -84,10 +83,3 @@ def is_channels_last(model: nn.Module) -> bool:
             return weight.is_contiguous(memory_format=torch.channels_last)
     return False
 
-
-def add_precision_argument(parser: argparse.ArgumentParser) -> None:
-    """Add the ``--precision`` option of inference (``validate``, ``predict``) to ``parser``."""
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: BatchNorm folded, channels_last, bf16 where it is sure to be faster (GPU, CPU "
-                             "with AMX); bf16: the same in bf16 anywhere; fp32: the model exactly as loaded "
-                             "(default: auto)")

@@ -9,22 +9,18 @@ import torch
 from .errors import ZooError
 from .factory import load_model
 from .inference import image_files, predict, sample_images
-from .precision import add_precision_argument, inference_model
+from .options import add_model, add_precision, add_weights
+from .precision import inference_model
 
 
 def predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``resnet-zoo predict``."""
     parser.add_argument("images", nargs="*", type=Path,
                         help="image files or folders of them (default: the CIFAR-10 samples bundled with resnet_zoo)")
-    parser.add_argument("--model", default="cifar_resnet20", help="timm model name (default: %(default)s)")
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--pretrained", action="store_true",
-                     help="load the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
-    src.add_argument("--checkpoint", type=Path, metavar="PATH",
-                     help="a Hub model folder (e.g. the export of `resnet-zoo train`), a safetensors weights file "
-                          "or a training checkpoint (its EMA weights), as for validate")
+    add_model(parser, default="cifar_resnet20")
+    add_weights(parser, required=False)
     parser.add_argument("--top-k", type=int, default=3, metavar="K", help="classes shown per image, at least 1")
-    add_precision_argument(parser)
+    add_precision(parser, inference=True)
     parser.add_argument("--json", action="store_true",
                         help="print JSON (one object per image, with the model and weights) instead of a table")
 

@@ -2,7 +2,7 @@
 computes) and `resnet_zoo.run.RunOptions` (where and how it runs) for `resnet_zoo.run.train`.
 
     resnet-zoo train --model cifar_resnet56 --data DIR [--dataset cifar100] [--out DIR] [--resume]
-    torchrun --nproc-per-node 8 -m resnet_zoo.train --model zoo_resnet50 --dataset imagefolder --data DIR ...
+    torchrun --nproc-per-node 8 -m resnet_zoo train --model zoo_resnet50 --dataset imagefolder --data DIR ...
 
 ``--lr`` defaults to `resnet_zoo.engine.default_lr` of ``--batch-size`` (the global batch under
 ``torchrun``), ``--precision auto`` to bf16 where it is sure to be faster (see `resnet_zoo.precision`).
@@ -10,28 +10,24 @@ computes) and `resnet_zoo.run.RunOptions` (where and how it runs) for `resnet_zo
 ``--sync-bn`` computes BatchNorm statistics over the global batch (CUDA only).
 """
 import argparse
-import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
 from .checkpoint import CHECKPOINT_FILE
-from .datasets import DATASETS
 from .distributed import launched_ranks
-from .engine import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe, default_lr
+from .engine import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe
 from .factory import resolve_device
-from .imagefolder import DEFAULT_WORKERS
-from .precision import PRECISIONS, resolve_precision
+from .options import add_data, add_device, add_model, add_precision, add_workers
+from .precision import resolve_precision
 from .run import RunOptions, train
 
 
 def recipe_and_options(args: argparse.Namespace) -> Tuple[Recipe, RunOptions]:
     """The recipe and run options of ``resnet-zoo train``'s parsed options, on the device ``--device`` names:
-    ``--lr`` defaults to `resnet_zoo.engine.default_lr` of the batch size, ``--precision auto`` is resolved for
-    the device (`resnet_zoo.precision.resolve_precision`)."""
+    ``--precision auto`` is resolved for the device (`resnet_zoo.precision.resolve_precision`)."""
     device = resolve_device(args.device)
-    lr = default_lr(args.batch_size) if args.lr is None else args.lr
-    recipe = Recipe(**(_values(Recipe, args) | dict(lr=lr, precision=resolve_precision(args.precision, device))))
+    recipe = Recipe(**(_values(Recipe, args) | dict(precision=resolve_precision(args.precision, device))))
     return recipe, RunOptions(**(_values(RunOptions, args) | dict(device=device)))
 
 
@@ -44,11 +40,8 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``resnet-zoo train`` to ``parser``."""
     d = Recipe()
     add = parser.add_argument
-    add("--model", required=True, help="model name, e.g. cifar_resnet56")
-    add("--data", type=Path, required=True, metavar="DIR",
-        help="folder holding cifar-10-batches-py/, cifar-100-python/ or (imagefolder) train/ and val/")
-    add("--dataset", choices=DATASETS, default=d.dataset, help="sets the number of classes too")
-    add("--download", action="store_true", help="fetch a CIFAR dataset with torchvision if missing")
+    add_model(parser)
+    add_data(parser, "train/ and val/")
     add("--out", type=Path, metavar="DIR", help="run folder (default: runs/MODEL.TAG)")
     add("--tag", help="pretrained tag of the export (default: rz_cifar10, rz_cifar100 or rz_imagefolder)")
     add("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -64,16 +57,14 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     add("--ema-decay", type=float, default=d.ema_decay, help="EMA decay of the weights; 0: no EMA")
     add("--cutout", type=int, default=d.cutout, metavar="PIXELS", help="cutout square side, CIFAR only; 0: off")
     add("--sync-bn", action="store_true", help="BatchNorm statistics over the global batch (torchrun on CUDA)")
-    add("--precision", choices=PRECISIONS, default="auto",
-        help="auto: bf16 autocast where it is sure to be faster (a GPU, a CPU with AMX), else fp32")
+    add_precision(parser, inference=False)
     add("--seed", type=int, default=d.seed, help="of the initialisation, the order and the augmentations")
     add("--subset", type=int, metavar="N", help="train on the first N train images only (default: all)")
     add("--test-subset", type=int, metavar="N", help="evaluate on the first N test images only (default: all)")
-    add("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available; under torchrun cuda:LOCAL_RANK)")
+    add_device(parser, "cuda if available; under torchrun cuda:LOCAL_RANK")
     add("--compile", action=argparse.BooleanOptionalAction, default=None,
         help="torch.compile the step, with CUDA graphs on one GPU (default: on with CUDA)")
-    add("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
-        help="image decoding processes per process, for imagefolder")
+    add_workers(parser)
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -93,7 +84,3 @@ def train_interrupted(args: argparse.Namespace) -> str:
         return "no epoch had finished, so nothing was written"
     return f"{checkpoint} holds the last finished epoch: run the same command with --resume to continue"
 
-
-if __name__ == "__main__":  # torchrun -m resnet_zoo.train ...: the options of `resnet-zoo train`
-    from .cli import main
-    sys.exit(main(["train", *sys.argv[1:]]))

@@ -18,34 +18,24 @@ The command parses its options for `resnet_zoo.evaluation.evaluate_weights` and 
 import argparse
 import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, Dict
 
-from .datasets import DATASETS, get_dataset
+from .datasets import get_dataset
 from .evaluation import EVAL_BATCH_SIZE, evaluate_weights
 from .factory import resolve_device
-from .imagefolder import DEFAULT_WORKERS
-from .precision import add_precision_argument
+from .options import add_data, add_device, add_model, add_precision, add_weights, add_workers
 
 
 def validate_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``resnet-zoo validate`` to ``parser``."""
-    parser.add_argument("--model", required=True, help="model name, e.g. cifar_resnet56")
-    weights = parser.add_mutually_exclusive_group(required=True)
-    weights.add_argument("--pretrained", action="store_true",
-                         help="the model's pretrained weights (from $RESNET_ZOO_WEIGHTS, the HF cache or the Hub)")
-    weights.add_argument("--checkpoint", type=Path, metavar="PATH",
-                         help="a Hub model folder, a safetensors weights file or a training checkpoint")
-    parser.add_argument("--data", type=Path, required=True, metavar="DIR",
-                        help="folder holding cifar-10-batches-py/, cifar-100-python/ or (imagefolder) val/")
-    parser.add_argument("--dataset", choices=DATASETS, default="cifar10")
-    parser.add_argument("--download", action="store_true", help="fetch a CIFAR dataset with torchvision if missing")
+    add_model(parser)
+    add_weights(parser, required=True)
+    add_data(parser, "val/")
     parser.add_argument("--batch-size", type=int, default=EVAL_BATCH_SIZE, metavar="N")
     parser.add_argument("--subset", type=int, metavar="N", help="only the first N test images")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
-                        help=f"image decoding processes, for imagefolder (default: {DEFAULT_WORKERS})")
-    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cuda if available)")
-    add_precision_argument(parser)
+    add_workers(parser)
+    add_device(parser)
+    add_precision(parser, inference=True)
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 
