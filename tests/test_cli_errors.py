@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 import resnet_zoo.files
+import resnet_zoo.run
 import resnet_zoo.weights
 from resnet_zoo.checkpoint import CHECKPOINT_FILE, EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
 from resnet_zoo.cli import DEBUG_ENV, describe_os_error, main
@@ -327,8 +328,6 @@ def test_ctrl_c_in_the_first_epoch_is_one_line_and_leaves_no_run_folder(cifar, m
 
 def test_ctrl_c_after_an_epoch_says_that_resume_continues(cifar, monkeypatch, capsys):
     """Interrupted in the export that follows the last epoch's checkpoint; the resumed run then exports."""
-    import resnet_zoo.run
-
     export_run = resnet_zoo.run.export_run
 
     def interrupted(*args, **kwargs):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import huggingface_hub.constants
 import pytest
 import timm
 import torch
@@ -14,6 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import resnet_zoo
+from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
 from resnet_zoo.cli import main
 from resnet_zoo.errors import WeightsError, ZooError
 from resnet_zoo.hub import export, git_commit, publish_files, verify
@@ -295,8 +297,6 @@ def test_export_command_rejects_a_checkpoint_for_another_model(tmp_path, capsys)
 
 def test_export_command_takes_the_ema_weights_of_a_training_checkpoint(tmp_path, capsys):
     """As validate and predict evaluate it: the EMA weights, not 126 missing and 323 unexpected keys."""
-    from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
-
     model, ema = timm.create_model("cifar_resnet20"), timm.create_model("cifar_resnet20")
     save_checkpoint(tmp_path / "checkpoint.safetensors", {**add_prefix(MODEL_PREFIX, model.state_dict()),
                                                           **add_prefix(EMA_PREFIX, ema.state_dict())}, dict(epoch=1))
@@ -326,8 +326,6 @@ def test_an_existing_model_folder_is_replaced_only_with_overwrite(folder, tmp_pa
 @pytest.mark.parametrize("failing", [0, 1], ids=["moving the old folder aside", "moving the new one in"])
 def test_a_failed_replacement_keeps_the_old_folder_and_leaves_no_other(folder, monkeypatch, failing):
     """Renaming fails as for a read-only folder (which root may rename, hence the monkeypatch)."""
-    import resnet_zoo.hub
-
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     replace, calls = os.replace, []
 
@@ -337,7 +335,7 @@ def test_a_failed_replacement_keeps_the_old_folder_and_leaves_no_other(folder, m
             raise PermissionError(13, "Permission denied", str(src), None, str(dst))
         replace(src, dst)
 
-    monkeypatch.setattr(resnet_zoo.hub.os, "replace", refused)
+    monkeypatch.setattr("resnet_zoo.hub.os.replace", refused)
     with pytest.raises(PermissionError):
         export(timm.create_model("cifar_resnet20"), folder, tag="rz_cifar10")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
@@ -345,12 +343,10 @@ def test_a_failed_replacement_keeps_the_old_folder_and_leaves_no_other(folder, m
 
 
 def test_an_export_that_fails_removes_the_parents_it_made(tmp_path, monkeypatch):
-    import resnet_zoo.hub
-
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(resnet_zoo.hub, "_write_weights", full)
+    monkeypatch.setattr("resnet_zoo.hub._write_weights", full)
     with pytest.raises(OSError):
         export(timm.create_model("cifar_resnet20"), tmp_path / "a" / "b" / "m", tag="rz_cifar10")
     assert list(tmp_path.iterdir()) == []
@@ -396,7 +392,6 @@ def test_publish_needs_metrics_and_the_folder_name(tmp_path, folder):
 
 
 def test_publish_without_a_token_says_how_to_get_one(folder, monkeypatch, capsys):
-    import huggingface_hub.constants
     for variable in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(folder.parent / "no-token"))

@@ -112,14 +112,12 @@ def test_weights_env_that_is_not_a_folder_is_an_error(tmp_path, monkeypatch):
 
 
 def test_weights_env_without_the_model_is_an_error_at_once(tmp_path, monkeypatch):
-    import huggingface_hub
-
     def download(*args, **kwargs):
         raise AssertionError(f"huggingface_hub downloaded {args} {kwargs}")
 
     export_random("cifar_resnet20", tmp_path / "weights")
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "weights"))
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    monkeypatch.setattr("resnet_zoo.weights.hf_hub_download", download)
     with pytest.raises(WeightsError) as error:
         timm.create_model("cifar_resnet44.ak_cifar10", pretrained=True)
     assert str(error.value) == (

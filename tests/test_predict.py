@@ -1,14 +1,21 @@
 """`resnet-zoo predict`: the bundled samples, timm preprocessing, label names, and bad input."""
 import json
+import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
+from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES
 from resnet_zoo.cli import main
+from resnet_zoo.hub import export
 from resnet_zoo.inference import predict, sample_images
+from resnet_zoo.weights import WEIGHTS_ENV
 
 
 def test_samples_are_one_per_class():
@@ -30,8 +37,6 @@ def test_predict_matches_manual_preprocessing(checkpoint):
     image = sample_images()[0]
     result = predict(model, [image], top_k=10)[0]
     # the same image by hand: CIFAR cfg is 32x32, crop_pct 1.0, CIFAR-10 mean/std
-    from PIL import Image
-    import numpy as np
     x = torch.from_numpy(np.asarray(Image.open(image).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
     mean, std = torch.tensor(model.pretrained_cfg["mean"]), torch.tensor(model.pretrained_cfg["std"])
     x = ((x - mean[:, None, None]) / std[:, None, None])[None]
@@ -51,8 +56,6 @@ def test_cli_predict_json(checkpoint, capsys):
 
 def test_cli_predict_with_a_hub_folder_uses_its_classes(tmp_path, capsys):
     """A model folder (as ``train`` exports) brings its own class names, here CIFAR-100's 100."""
-    from resnet_zoo.hub import export
-
     names = [f"class{i}" for i in range(100)]
     model = timm.create_model("cifar_resnet20", num_classes=100, pretrained_cfg_overlay=dict(label_names=names))
     folder = export(model, tmp_path / "cifar_resnet20.rz_cifar100", tag="rz_cifar100")
@@ -65,8 +68,6 @@ def test_cli_predict_with_a_hub_folder_uses_its_classes(tmp_path, capsys):
 
 def test_cli_predict_with_a_training_checkpoint_uses_its_ema_weights(tmp_path, capsys):
     """``checkpoint.safetensors`` of a run, as validate takes it: the EMA weights, not the trained ones."""
-    from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
-
     trained, ema = (timm.create_model("cifar_resnet20").eval() for _ in range(2))
     path = tmp_path / "checkpoint.safetensors"
     save_checkpoint(path, add_prefix(MODEL_PREFIX, trained.state_dict()) | add_prefix(EMA_PREFIX, ema.state_dict()),
@@ -134,8 +135,6 @@ def test_cli_predict_names_the_model_and_weights(checkpoint, capsys):
 
 
 def test_cli_predict_classifies_the_images_of_a_folder_in_name_order(checkpoint, tmp_path, capsys):
-    import shutil
-
     images = tmp_path / "images"
     images.mkdir()
     for sample in sample_images()[:3]:
@@ -153,10 +152,6 @@ def test_cli_predict_classifies_the_images_of_a_folder_in_name_order(checkpoint,
 
 def test_readme_main_job_classifies_the_samples_with_the_shipped_weights(monkeypatch, capsys):
     """`RESNET_ZOO_WEIGHTS=hub resnet-zoo predict --pretrained`: the README's first command, no network."""
-    from pathlib import Path
-
-    from resnet_zoo.weights import WEIGHTS_ENV
-
     monkeypatch.setenv(WEIGHTS_ENV, str(Path(__file__).resolve().parents[1] / "hub"))
     assert main(["predict", "--pretrained", "--json", "--top-k", "1"]) == 0
     results = json.loads(capsys.readouterr().out)

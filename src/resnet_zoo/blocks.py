@@ -13,8 +13,8 @@ from timm.layers import DropPath, register_notrace_function
 DeviceLike = Optional[Union[str, torch.device]]
 """Where parameters are created (``None``: the default device), as in ``torch.nn`` layers."""
 
-SHORTCUTS = ("A", "B")
-"""Valid shortcut types: ``"A"`` zero-pads the identity, ``"B"`` projects it with a 1x1 conv + BN."""
+SHORTCUTS = {"A": "zero-padded identity, no parameters", "B": "1x1 conv + BN projection"}
+"""Valid shortcut types and what each does to the identity where a stage changes its shape."""
 
 
 def conv3x3(
@@ -187,8 +187,8 @@ def make_shortcut(
         ValueError: If ``shortcut`` is not one of `SHORTCUTS`, naming the valid ones.
     """
     if shortcut not in SHORTCUTS:
-        raise ValueError(f"unknown shortcut type {shortcut!r}; valid: 'A' (zero-padded identity, no parameters) "
-                         f"or 'B' (1x1 conv + BN projection)")
+        valid = " or ".join(f"{name!r} ({what})" for name, what in SHORTCUTS.items())
+        raise ValueError(f"unknown shortcut type {shortcut!r}; valid: {valid}")
     if stride == 1 and in_chs == out_chs:
         return None
     if shortcut == "A":

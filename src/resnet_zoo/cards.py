@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .errors import WeightsError
-from .pretrained import hub_id
+from .pretrained import PAPER_ID, hub_id
 from .train_log import TRAIN_LOG_NAME
 
 __all__ = [
@@ -149,7 +150,8 @@ def model_card(
 
     lines = [f"# {name}", "",
              f"ResNet `{architecture}` (He et al., *Deep Residual Learning for Image Recognition*, "
-             f"[arXiv:1512.03385](https://arxiv.org/abs/1512.03385)) from resnet_zoo, weights `{cfg['tag']}`"
+             f"[{PAPER_ID}](https://arxiv.org/abs/{PAPER_ID.partition(':')[2]})) from resnet_zoo, "
+             f"weights `{cfg['tag']}`"
              + (f" trained on {dataset}" if dataset else "")
              + (" by their source (below), converted to resnet_zoo's names and safetensors." if source else "."), "",
              *_interim_note(epochs),
@@ -187,7 +189,6 @@ def _interim_note(epochs: Optional[Tuple[int, int]]) -> List[str]:
 
 def _card_data(name: str, license: Optional[str], dataset: Optional[str], metrics: Optional[Mapping[str, float]]):
     """The card's front matter, as ``huggingface_hub`` writes it (``model-index`` holds the metrics)."""
-    from huggingface_hub import EvalResult, ModelCardData
     results = [EvalResult(task_type="image-classification", dataset_type=dataset, dataset_name=dataset,
                           dataset_split="test", metric_type=METRICS[k][0], metric_name=METRICS[k][1],
                           metric_value=float(v)) for k, v in (metrics or {}).items()]
@@ -210,7 +211,6 @@ def read_card(path: Path) -> CardFacts:
     Raises:
         WeightsError: If the card cannot be read or its front matter does not say ``library_name: timm``.
     """
-    from huggingface_hub import ModelCard
     try:
         card = ModelCard.load(path)
     except (OSError, ValueError) as e:

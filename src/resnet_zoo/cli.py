@@ -18,6 +18,7 @@ import sys
 import traceback
 from typing import List, Optional
 
+from . import __version__
 from .errors import ZooError
 
 COMMANDS = {
@@ -63,7 +64,6 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
 def build_parser(argv: List[str]) -> argparse.ArgumentParser:
     """The top-level parser; only the module of the command named in ``argv`` is imported."""
-    from . import __version__
     parser = argparse.ArgumentParser(
         prog="resnet-zoo", description="Paper-exact ResNets for timm.",
         epilog=f"A command that fails prints one line naming the file or option at fault and exits with status 1; "

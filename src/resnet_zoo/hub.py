@@ -29,7 +29,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import timm
 import torch
+from huggingface_hub import HfApi, get_token, split_torch_state_dict_into_shards
 from safetensors import safe_open
+from safetensors.torch import save_file
 from timm.models import PretrainedCfg, filter_pretrained_cfg
 
 from . import __version__
@@ -39,7 +41,7 @@ from .files import created_folders
 from .resnet import ResNet, check_model_name
 from .train_log import TRAIN_LOG_NAME, read_train_log
 from .weights import (
-    SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, check_state_dict,
+    HUB_CLIENT, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, check_state_dict,
     read_metadata, read_weight_map, weight_files,
 )
 
@@ -349,9 +351,6 @@ def _weights_metadata(config: Mapping[str, Any], dataset: Optional[str], metrics
 def _write_weights(state_dict: Dict[str, torch.Tensor], folder: Path, metadata: Dict[str, str],
                    max_shard_size: Optional[str]) -> List[Path]:
     """Write ``model.safetensors``, or shards and their index when they exceed ``max_shard_size``."""
-    from huggingface_hub import split_torch_state_dict_into_shards
-    from safetensors.torch import save_file
-
     if max_shard_size is None:
         save_file(state_dict, folder / SAFE_WEIGHTS_NAME, metadata=metadata)
         return [folder / SAFE_WEIGHTS_NAME]
@@ -508,12 +507,11 @@ def publish(folder: os.PathLike, repo_id: str, *, private: bool = False) -> str:
         WeightsError, ZooError: As `publish_files`; ZooError also without a token, or when the Hub refuses the
             upload or cannot be reached.
     """
-    from huggingface_hub import HfApi, get_token
     publish_files(folder, repo_id)
     if get_token() is None:
         raise ZooError(f"publishing needs a Hugging Face token with write access to {repo_id}: set HF_TOKEN or "
                        f"run `hf auth login` (--dry-run checks the folder without one)")
-    api = HfApi(library_name="resnet-zoo", library_version=__version__)
+    api = HfApi(**HUB_CLIENT)
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         commit = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=folder,

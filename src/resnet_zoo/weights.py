@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
+from huggingface_hub import hf_hub_download
+from huggingface_hub.utils import EntryNotFoundError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from timm.models import PretrainedCfg
@@ -32,6 +34,9 @@ __all__ = [
 WEIGHTS_ENV = "RESNET_ZOO_WEIGHTS"
 """Environment variable naming a folder with one sub-folder ``<model>.<tag>`` per Hub repo (e.g. the repo's
 ``hub/``); while it is set, the registered weights ``<model>.<tag>`` load from there and never from the Hub."""
+
+HUB_CLIENT = dict(library_name="resnet-zoo", library_version=__version__)
+"""How resnet_zoo introduces itself to the Hugging Face Hub (``huggingface_hub``'s user agent)."""
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 """The single weights file of a Hub folder."""
@@ -258,12 +263,9 @@ def _download(hub_id: str, filename: Optional[str], cache_dir: Optional[PathLike
         The cached file ``filename`` if given, else the cached snapshot folder holding ``model.safetensors``
         or, failing that, ``model.safetensors.index.json`` and all its shards.
     """
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.utils import EntryNotFoundError
-
     repo_id, _, revision = hub_id.partition("@")
     fetch = partial(hf_hub_download, repo_id, revision=revision or None, cache_dir=cache_dir,
-                    library_name="resnet-zoo", library_version=__version__)
+                    **HUB_CLIENT)
     if filename:
         return Path(fetch(filename=filename))
     try:
