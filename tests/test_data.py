@@ -53,11 +53,6 @@ def test_each_entry_answers_for_its_dataset():
         IMAGE_FOLDER.model_overlay()
 
 
-def test_the_cfgs_normalise_with_the_statistics_of_the_data():
-    cfg = cifar_cfg()
-    assert (cfg["mean"], cfg["std"], cfg["label_names"]) == (CIFAR10.mean, CIFAR10.std, CIFAR10_CLASSES)
-
-
 def test_an_image_folder_is_not_downloaded(tmp_path):
     with pytest.raises(DataError, match="^--download fetches CIFAR only; an image folder must be on disk$"):
         create_dataset("imagefolder", tmp_path, "train", download=True)
@@ -83,11 +78,15 @@ def test_real_cifar10_test_split(cifar10_root):
     assert test.classes == CIFAR10_CLASSES
 
 
-def test_real_cifar10_train_statistics_are_the_published_ones(cifar10_root):
-    """The published per-channel mean/std hold only if channels and pixels are laid out as in the files."""
+def test_real_cifar10_train_statistics_are_the_published_ones_the_models_normalise_with(cifar10_root):
+    """The published per-channel mean/std hold only if channels and pixels are laid out as in the files; the CIFAR
+    models' cfg and the dataset entry normalise with them, and name the classes as ``batches.meta`` does."""
     train = load_cifar(cifar10_root, "cifar10", "train")
     assert len(train) == 50000
-    for channel, (mean, std) in enumerate(zip(CIFAR10_MEAN, CIFAR10_STD)):
+    cfg = cifar_cfg()
+    assert (cfg["mean"], cfg["std"]) == (CIFAR10.mean, CIFAR10.std) == (CIFAR10_MEAN, CIFAR10_STD)
+    assert train.classes == cfg["label_names"] == CIFAR10_CLASSES
+    for channel, (mean, std) in enumerate(zip(cfg["mean"], cfg["std"])):
         counts = torch.bincount(train.images[..., channel].flatten(), minlength=256).double()
         values = torch.arange(256, dtype=torch.float64) / 255
         m = (counts * values).sum() / counts.sum()
