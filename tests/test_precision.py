@@ -75,10 +75,14 @@ def fast_top1(cifar10_root):
 
 
 _BF16_MARKS = [] if native_bf16(CPU) else [pytest.mark.slow]  # emulated bf16: minutes per model
+_DEFAULT_DEPTH = "cifar_resnet20."
+"""The default run checks the ResNet-20 weights, one of each shortcut type; the deeper ones (up to a minute each
+on a CPU) run with the slow tests."""
 
 
 @pytest.mark.parametrize("precision", ["auto", pytest.param("bf16", marks=_BF16_MARKS)])
-@pytest.mark.parametrize("name", PRETRAINED)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=() if name.startswith(_DEFAULT_DEPTH) else pytest.mark.slow)
+                                  for name in PRETRAINED])
 def test_shipped_weights_keep_their_top1_at_every_precision(name, precision, fast_top1, shipped_top1):
     """Against the exact fp32 model as timm loads it (`conftest.shipped_top1`, measured once per session)."""
     exact, fast = shipped_top1(name), fast_top1(name, precision)
