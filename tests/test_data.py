@@ -2,10 +2,12 @@
 device batches, alone and split across processes."""
 import os
 from pathlib import Path
+from urllib.error import URLError
 
 import numpy as np
 import pytest
 import torch
+import torchvision
 
 from resnet_zoo.augment import crop_flip, cutout_
 from resnet_zoo.cifar import (
@@ -249,16 +251,11 @@ def test_download_leaves_a_complete_folder_alone(tmp_path):
 
 def fake_download(monkeypatch, fetch):
     """Make torchvision's ``download_and_extract_archive`` call ``fetch(download_root)`` instead."""
-    import torchvision.datasets.utils
-    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive",
+    monkeypatch.setattr("resnet_zoo.cifar.download_and_extract_archive",
                         lambda url, download_root, **kwargs: fetch(Path(download_root)))
 
 
 def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
-    from urllib.error import URLError
-
-    from torchvision.datasets import CIFAR10
-
     def fetch(folder):
         write_cifar(folder)  # half of the files were already there when the connection broke
         os.remove(folder / "cifar-10-batches-py" / "test_batch")
@@ -267,7 +264,7 @@ def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path, monke
     fake_download(monkeypatch, fetch)
     with pytest.raises(DataError) as info:
         download_cifar(tmp_path / "data", "cifar10")
-    assert str(info.value) == (f"cannot download CIFAR-10 from {CIFAR10.url} into {tmp_path / 'data'}: "
+    assert str(info.value) == (f"cannot download CIFAR-10 from {torchvision.datasets.CIFAR10.url} into {tmp_path / 'data'}: "
                                f"[Errno -3] Temporary failure in name resolution")
     assert list(tmp_path.iterdir()) == []  # not even the folder it made for the download
     with pytest.raises(DataError):

@@ -1,6 +1,7 @@
 """``evaluate`` against hand-computed metrics, `evaluate_weights` and ``resnet-zoo validate`` on every kind of
 weights source."""
 import json
+from urllib.error import URLError
 
 import pytest
 import timm
@@ -161,13 +162,10 @@ def test_missing_data_folder_is_one_line(capsys, weights, tmp_path, dataset):
 @pytest.mark.parametrize("command", ["validate", "train"])
 def test_download_without_network_is_one_line(capsys, weights, tmp_path, monkeypatch, command):
     """``validate --download`` and ``train --download`` share `resnet_zoo.cifar.download_cifar`."""
-    import torchvision.datasets.utils
-    from urllib.error import URLError
-
     def offline(url, *args, **kwargs):
         raise URLError("no network")
 
-    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", offline)
+    monkeypatch.setattr("resnet_zoo.cifar.download_and_extract_archive", offline)
     weights = ["--checkpoint", str(weights[1] / "plain.safetensors")] if command == "validate" else []
     out = ["--out", str(tmp_path / "run")] if command == "train" else []
     assert main([command, "--model", "cifar_resnet20", *weights, *out, "--data", str(tmp_path / "data"),

@@ -23,6 +23,8 @@ from typing import Any, ClassVar, Dict, Iterator, Optional, Sequence, Tuple, Uni
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.datasets
+from torchvision.datasets.utils import download_and_extract_archive
 
 from .augment import Normalize, crop_flip, cutout_
 from .cifar_constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
@@ -319,8 +321,6 @@ def download_cifar(root: Union[str, Path], dataset: str = "cifar10") -> None:
     """
     if not missing_files(root, dataset):
         return
-    import torchvision.datasets
-    from torchvision.datasets.utils import download_and_extract_archive
     spec = get_spec(dataset)
     source = getattr(torchvision.datasets, spec.torchvision_class)
     root = Path(root)

@@ -21,7 +21,11 @@ from typing import Any, Callable, ClassVar, Dict, Iterator, List, NamedTuple, Op
 
 import numpy as np
 import torch
+from PIL import UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, default_collate
+from torchvision import transforms as T
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import default_loader
 
 from .augment import Normalize
 from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
@@ -43,7 +47,6 @@ def check_workers(workers: int) -> None:
 def image_error(path: Union[str, Path], error: OSError) -> str:
     """``cannot read image PATH: REASON`` for an image that Pillow could not open (missing, unreadable, not an
     image), the reason without the file object that Pillow's own message names."""
-    from PIL import UnidentifiedImageError
     if isinstance(error, UnidentifiedImageError):
         reason = "cannot identify image file (not an image format Pillow reads)"
     else:
@@ -79,7 +82,6 @@ def load_image_folder(root: Union[str, Path], split: str = "train", limit: Optio
         DataError: If the split's folder is missing, it holds no class folder, or a class folder holds no image,
             or the split holds fewer than ``limit`` images.
     """
-    from torchvision.datasets import ImageFolder
     if split not in SPLIT_FOLDERS:
         raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
     folder = Path(root) / SPLIT_FOLDERS[split]
@@ -97,7 +99,6 @@ def load_image_folder(root: Union[str, Path], split: str = "train", limit: Optio
 
 def train_transform(cfg: Dict[str, Any]) -> Callable:
     """Random resized crop to ``cfg["input_size"]`` and horizontal flip, from a PIL image to HWC uint8."""
-    from torchvision import transforms as T
     size = cfg["input_size"][-1]
     interpolation = T.InterpolationMode(cfg.get("interpolation", "bilinear"))
     return T.Compose([T.RandomResizedCrop(size, interpolation=interpolation), T.RandomHorizontalFlip(),
@@ -106,7 +107,6 @@ def train_transform(cfg: Dict[str, Any]) -> Callable:
 
 def eval_transform(cfg: Dict[str, Any]) -> Callable:
     """Resize to ``input size / crop_pct`` and centre crop to ``cfg["input_size"]``, from PIL to HWC uint8."""
-    from torchvision import transforms as T
     size = cfg["input_size"][-1]
     interpolation = T.InterpolationMode(cfg.get("interpolation", "bilinear"))
     return T.Compose([T.Resize(math.floor(size / cfg.get("crop_pct", 1.)), interpolation=interpolation),
@@ -135,7 +135,6 @@ class _SeededImages(Dataset):
     cannot be read is an `_Unreadable`."""
 
     def __init__(self, samples: Sequence[Tuple[str, int]], transform: Callable):
-        from torchvision.datasets.folder import default_loader
         self.samples = samples
         self.transform = transform
         self.load = default_loader

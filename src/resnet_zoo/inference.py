@@ -3,9 +3,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import timm.data
 import torch
+from PIL import Image
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from .errors import ZooError
+from .imagefolder import image_error
 
 
 def sample_images() -> List[Path]:
@@ -20,8 +24,6 @@ def image_files(paths: Sequence[Path]) -> List[Path]:
     Raises:
         ZooError: If a folder holds no image file.
     """
-    from torchvision.datasets.folder import IMG_EXTENSIONS
-
     files: List[Path] = []
     for path in paths:
         if not path.is_dir():
@@ -48,11 +50,6 @@ def predict(model: torch.nn.Module, images: Sequence[Path], top_k: int = 3,
         One dict per image, in order: ``{"image": path, "top": [{"label", "index", "prob"}, ...]}``, or
         ``{"image": path, "error": "cannot read image PATH: REASON"}`` for an image that cannot be read.
     """
-    import timm.data
-    from PIL import Image
-
-    from .imagefolder import image_error
-
     cfg = timm.data.resolve_data_config({}, model=model)
     transform = timm.data.create_transform(**cfg)
     labels = model.pretrained_cfg.get("label_names") or [str(i) for i in range(model.num_classes)]
