@@ -59,7 +59,8 @@ def cifar_counts(n: int, classes: int = 10):
 
 
 @pytest.mark.parametrize("depth, n, tags, default", [(20, 3, ("rz_cifar10", "ak_cifar10"), "rz_cifar10"),
-                                                     (56, 9, ("ak_cifar10",), None)])
+                                                     (32, 5, ("ak_cifar10",), None),
+                                                     (56, 9, ("rz_cifar10", "ak_cifar10"), "rz_cifar10")])
 def test_cifar_facts_match_the_hand_count(depth, n, tags, default):
     facts = model_table.model_facts(f"cifar_resnet{depth}")
     assert (facts.params, facts.macs) == cifar_counts(n)
@@ -118,7 +119,8 @@ def test_models_table_reads_top1_from_hub(facts, hub_dir):
     rows = model_table.models_table(facts, published).splitlines()
     assert rows[2].endswith("| `rz_cifar10` (default): 92.84 % top-1 on cifar10, trained by the recipe<br>"
                             "`ak_cifar10`: not yet published |")
-    assert rows[3].endswith(f"| `ak_cifar10`: not yet published<br>`repro`: published, no top-1 in its card, "
+    assert rows[3].endswith("| `rz_cifar10` (default): not yet published<br>`ak_cifar10`: not yet published<br>"
+                            "`repro`: published, no top-1 in its card, "
                             f"shortcut A, from {SOURCE}, not registered: load it as `hf-hub:` or `local-dir:` |")
 
 

@@ -65,16 +65,17 @@ def test_shipped_weights_load_by_name_as_their_config_says(folder, monkeypatch):
 
 def test_pretrained_without_a_tag_loads_the_default_architectures_weights(monkeypatch):
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
-    model = timm.create_model("cifar_resnet20", pretrained=True)
-    assert Path(model.pretrained_cfg["file"]).parent == HUB / "cifar_resnet20.rz_cifar10"
-    assert not any(isinstance(m, PadShortcut) for m in model.modules())
+    for name in ("cifar_resnet20", "cifar_resnet56"):  # each also has shortcut-A weights, listed after
+        model = timm.create_model(name, pretrained=True)
+        assert Path(model.pretrained_cfg["file"]).parent == HUB / f"{name}.rz_cifar10"
+        assert not any(isinstance(m, PadShortcut) for m in model.modules())
     with pytest.raises(WeightsError) as error:
-        timm.create_model("cifar_resnet56", pretrained=True)
+        timm.create_model("cifar_resnet32", pretrained=True)
     assert str(error.value) == (
-        "no pretrained weights for cifar_resnet56 with its default architecture; weights that exist: "
-        "cifar_resnet56.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
-        "need: timm.create_model('cifar_resnet56.ak_cifar10', pretrained=True), --model cifar_resnet56.ak_cifar10, or "
-        "torch.hub.load(..., 'cifar_resnet56', tag='ak_cifar10', pretrained=True) (or load your own: "
+        "no pretrained weights for cifar_resnet32 with its default architecture; weights that exist: "
+        "cifar_resnet32.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
+        "need: timm.create_model('cifar_resnet32.ak_cifar10', pretrained=True), --model cifar_resnet32.ak_cifar10, or "
+        "torch.hub.load(..., 'cifar_resnet32', tag='ak_cifar10', pretrained=True) (or load your own: "
         "pretrained_cfg_overlay=dict(file=...))")
 
 
