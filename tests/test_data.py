@@ -264,8 +264,8 @@ def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path, monke
     fake_download(monkeypatch, fetch)
     with pytest.raises(DataError) as info:
         download_cifar(tmp_path / "data", "cifar10")
-    assert str(info.value) == (f"cannot download CIFAR-10 from {torchvision.datasets.CIFAR10.url} into {tmp_path / 'data'}: "
-                               f"[Errno -3] Temporary failure in name resolution")
+    assert str(info.value) == (f"cannot download CIFAR-10 from {torchvision.datasets.CIFAR10.url} into "
+                               f"{tmp_path / 'data'}: [Errno -3] Temporary failure in name resolution")
     assert list(tmp_path.iterdir()) == []  # not even the folder it made for the download
     with pytest.raises(DataError):
         download_cifar(tmp_path / "a" / "b" / "data", "cifar10")
