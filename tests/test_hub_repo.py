@@ -70,12 +70,12 @@ def test_pretrained_without_a_tag_loads_the_default_architectures_weights(monkey
         assert Path(model.pretrained_cfg["file"]).parent == HUB / f"{name}.rz_cifar10"
         assert not any(isinstance(m, PadShortcut) for m in model.modules())
     with pytest.raises(WeightsError) as error:
-        timm.create_model("cifar_resnet32", pretrained=True)
+        timm.create_model("cifar_resnet44", pretrained=True)
     assert str(error.value) == (
-        "no pretrained weights for cifar_resnet32 with its default architecture; weights that exist: "
-        "cifar_resnet32.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
-        "need: timm.create_model('cifar_resnet32.ak_cifar10', pretrained=True), --model cifar_resnet32.ak_cifar10, or "
-        "torch.hub.load(..., 'cifar_resnet32', tag='ak_cifar10', pretrained=True) (or load your own: "
+        "no pretrained weights for cifar_resnet44 with its default architecture; weights that exist: "
+        "cifar_resnet44.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
+        "need: timm.create_model('cifar_resnet44.ak_cifar10', pretrained=True), --model cifar_resnet44.ak_cifar10, or "
+        "torch.hub.load(..., 'cifar_resnet44', tag='ak_cifar10', pretrained=True) (or load your own: "
         "pretrained_cfg_overlay=dict(file=...))")
 
 

@@ -174,9 +174,9 @@ def test_pretrained_cfgs():
 
 
 def test_a_model_without_default_weights_has_an_untagged_default_cfg():
-    cfg, ak = timm.get_pretrained_cfg("cifar_resnet56"), timm.get_pretrained_cfg("cifar_resnet56.ak_cifar10")
+    cfg, ak = timm.get_pretrained_cfg("cifar_resnet44"), timm.get_pretrained_cfg("cifar_resnet44.ak_cifar10")
     assert (cfg.tag, cfg.hf_hub_id, cfg.mean) == (None, None, (0.4914, 0.4822, 0.4465))
-    assert (ak.hf_hub_id, ak.license) == ("resnet-zoo/cifar_resnet56.ak_cifar10", "bsd-2-clause")
+    assert (ak.hf_hub_id, ak.license) == ("resnet-zoo/cifar_resnet44.ak_cifar10", "bsd-2-clause")
     assert (ak.mean, ak.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert (ak.input_size, ak.label_names) == (cfg.input_size, cfg.label_names)
 
