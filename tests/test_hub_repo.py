@@ -65,7 +65,7 @@ def test_shipped_weights_load_by_name_as_their_config_says(folder, monkeypatch):
 
 def test_pretrained_without_a_tag_loads_the_default_architectures_weights(monkeypatch):
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
-    for name in ("cifar_resnet20", "cifar_resnet56"):  # each also has shortcut-A weights, listed after
+    for name in ("cifar_resnet20", "cifar_resnet32", "cifar_resnet56"):  # each also has shortcut-A weights, listed after
         model = timm.create_model(name, pretrained=True)
         assert Path(model.pretrained_cfg["file"]).parent == HUB / f"{name}.rz_cifar10"
         assert not any(isinstance(m, PadShortcut) for m in model.modules())

@@ -304,6 +304,7 @@ def check_model_name(name: str) -> None:
 PRETRAINED = (
     "cifar_resnet20.rz_cifar10",
     "cifar_resnet20.ak_cifar10",
+    "cifar_resnet32.rz_cifar10",
     "cifar_resnet32.ak_cifar10",
     "cifar_resnet44.ak_cifar10",
     "cifar_resnet56.rz_cifar10",
