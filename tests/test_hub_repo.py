@@ -65,9 +65,9 @@ def test_shipped_weights_load_by_name_as_their_config_says(folder, monkeypatch):
 
 def test_pretrained_without_a_tag_loads_the_default_architectures_weights(monkeypatch):
     monkeypatch.setenv(WEIGHTS_ENV, str(HUB))
-    for name in ("cifar_resnet20", "cifar_resnet32", "cifar_resnet56"):  # each also has shortcut-A weights, listed after
-        model = timm.create_model(name, pretrained=True)
-        assert Path(model.pretrained_cfg["file"]).parent == HUB / f"{name}.rz_cifar10"
+    for weights in RECIPE_WEIGHTS:  # shortcut B, the default architecture, listed before any shortcut-A weights
+        model = timm.create_model(weights.partition(".")[0], pretrained=True)
+        assert Path(model.pretrained_cfg["file"]).parent == HUB / weights
         assert not any(isinstance(m, PadShortcut) for m in model.modules())
     with pytest.raises(WeightsError) as error:
         timm.create_model("cifar_resnet44", pretrained=True)
