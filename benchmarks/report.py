@@ -228,7 +228,8 @@ def markdown_report(data: dict) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: write the report of a results JSON to stdout or ``-o``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", type=Path, help="pytest-benchmark JSON of benchmarks/test_models_speed.py and/or test_train_speed.py")
+    parser.add_argument("json", type=Path,
+                        help="pytest-benchmark JSON of benchmarks/test_models_speed.py and/or test_train_speed.py")
     parser.add_argument("-o", "--output", type=Path, help="Markdown file to write (default: stdout)")
     args = parser.parse_args(argv)
     try:

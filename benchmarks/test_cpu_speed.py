@@ -1,8 +1,8 @@
 """On the CPU: the recipe's training and the fast inference path against what a user of the peers' code gets.
 
-* training, ``reference``: the plain CIFAR ResNet of ``tests/reference_resnet.py``, fp32, eager, NCHW, batch 128, fed by a
-  torchvision DataLoader (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize on PIL images, one
-  worker per core), Nesterov SGD: the training scripts of the peers' CIFAR ResNets;
+* training, ``reference``: the plain CIFAR ResNet of ``tests/reference_resnet.py``, fp32, eager, NCHW, batch 128,
+  fed by a torchvision DataLoader (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize on PIL
+  images, one worker per core), Nesterov SGD: the training scripts of the peers' CIFAR ResNets;
 * training, ``recipe``: `resnet_zoo.engine.train_one_epoch` at the recipe's defaults for this CPU (precision
   ``auto``, channels_last, batch 512, EMA, augmentation on the device); a call is a whole epoch;
 * training, ``step``: the same recipe's bare step (`resnet_zoo.engine.TrainStep`) over the same batches, made
@@ -10,10 +10,11 @@
 * inference, ``reference``: the zoo model as loaded, eager fp32, batch 256; ``fast``: the same model through
   `resnet_zoo.precision.inference_model` at ``auto`` (BatchNorm folded, channels_last, bf16 where native).
 
-Each timed call is one pass over `IMAGES` images (two timed calls after one warm-up); ``extra_info["img_per_s"]`` holds the rate of the median call.
-The targets compare rates measured in the same run (``report.CPU_TARGETS``, which the report checks too). ``benchmarks/run_cpu.sh``
-runs this file and writes its JSON and Markdown under ``benchmarks/results/``; under ``--benchmark-disable`` (the
-CI smoke run) every loop runs once on a few images and no target is checked.
+Each timed call is one pass over `IMAGES` images (two timed calls after one warm-up); ``extra_info["img_per_s"]``
+holds the rate of the median call. The targets compare rates measured in the same run (``report.CPU_TARGETS``, which
+the report checks too). ``benchmarks/run_cpu.sh`` runs this file and writes its JSON and Markdown under
+``benchmarks/results/``; under ``--benchmark-disable`` (the CI smoke run) every loop runs once on a few images and
+no target is checked.
 """
 from typing import Callable, Dict, Tuple
 

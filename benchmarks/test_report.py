@@ -111,7 +111,8 @@ def cpu_bench(model, task, loop, median_s, images=1024):
 
 def test_json_of_the_cpu_benchmarks_alone():
     data = {"machine_info": {"bench_device_name": "AMD EPYC (2 cores)"}, "benchmarks": [
-        cpu_bench("cifar_resnet56", "inference", "fast", 1.0), cpu_bench("cifar_resnet56", "inference", "reference", 4.0),
+        cpu_bench("cifar_resnet56", "inference", "fast", 1.0),
+        cpu_bench("cifar_resnet56", "inference", "reference", 4.0),
         cpu_bench("cifar_resnet20", "train", "reference", 8.0), cpu_bench("cifar_resnet20", "train", "recipe", 4.0),
         cpu_bench("cifar_resnet20", "train", "step", 3.6),
     ]}

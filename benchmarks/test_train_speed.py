@@ -3,8 +3,8 @@
 Both loops train a CIFAR ResNet-56 at the recipe's batch size on the same kind of device-resident batches
 (random uint8 images through `resnet_zoo.cifar.DeviceLoader`: crop, flip and normalisation on the device):
 
-* ``reference``: `CifarResNet` of ``tests/reference_resnet.py`` in bf16 autocast with channels_last model and inputs, eager, SGD with
-  Nesterov momentum: the loop a researcher writes;
+* ``reference``: `CifarResNet` of ``tests/reference_resnet.py`` in bf16 autocast with channels_last model and
+  inputs, eager, SGD with Nesterov momentum: the loop a researcher writes;
 * ``recipe``: `resnet_zoo.engine.build_training` with the recipe's defaults for the device (on CUDA:
   torch.compile with CUDA graphs, fused SGD, bf16 autocast, channels_last, EMA; on a CPU eager, channels_last,
   bf16 autocast only where native; see ``test_cpu_speed.py`` for the CPU's own comparison),

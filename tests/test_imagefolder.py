@@ -64,7 +64,8 @@ def test_the_table_creates_its_splits_and_loaders(tree, cfg):
 
 
 def test_missing_or_empty_folders_are_named(tree, tmp_path):
-    with pytest.raises(DataError, match=f"{tmp_path / 'val'} is missing: an image folder dataset holds train/ and val/"):
+    missing = f"{tmp_path / 'val'} is missing: an image folder dataset holds train/ and val/"
+    with pytest.raises(DataError, match=missing):
         load_image_folder(tmp_path, "test")
     (tmp_path / "train" / "cat").mkdir(parents=True)
     with pytest.raises(DataError, match=f"{tmp_path / 'train'}: .*cat"):  # a class folder without images

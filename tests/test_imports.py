@@ -78,7 +78,8 @@ def test_package_names_are_the_modules_own():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="each first import runs in a forked child")
-@pytest.mark.parametrize("autoload", ["on", "off"])
+@pytest.mark.parametrize("autoload", ["on", pytest.param("off", marks=pytest.mark.slow)])  # ~40 s each: the
+# default run checks the installed case; "off" (only ``import resnet_zoo`` hooks timm) runs with the slow tests
 def test_any_module_imported_first_registers_the_models(autoload):
     """The earlier lazy package failed this for a module that was the first to import timm (``resnet_zoo.blocks``):
     registration ran while that module was half-initialised."""

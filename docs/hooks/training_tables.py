@@ -49,8 +49,8 @@ def recipe_table() -> str:
     undocumented = [f.name for f in fields(Recipe) if f.name not in descriptions]
     if undocumented:
         raise ValueError(f"the Recipe docstring's Attributes section does not describe {', '.join(undocumented)}")
-    rows = [(f"`--{f.name.replace('_', '-')}`", "required" if defaults[f.name] == "required" else f"`{defaults[f.name]}`",
-             descriptions[f.name])
+    rows = [(f"`--{f.name.replace('_', '-')}`",
+             "required" if defaults[f.name] == "required" else f"`{defaults[f.name]}`", descriptions[f.name])
             for f in fields(Recipe)]
     return markdown_table(("Option", "Default", "Meaning"), rows)
 
