@@ -11,7 +11,6 @@ import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.blocks import PadShortcut
 from resnet_zoo.cards import CARD_NAME, SOURCE_TOP1_LABEL
 from resnet_zoo.cli import main
-from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import publish_files, verify
 from resnet_zoo.precision import native_bf16
 from resnet_zoo.pretrained import HF_HUB_ORG, RECIPE_TAG_PREFIX, hub_id
@@ -69,14 +68,6 @@ def test_pretrained_without_a_tag_loads_the_default_architectures_weights(monkey
         model = timm.create_model(weights.partition(".")[0], pretrained=True)
         assert Path(model.pretrained_cfg["file"]).parent == HUB / weights
         assert not any(isinstance(m, PadShortcut) for m in model.modules())
-    with pytest.raises(WeightsError) as error:
-        timm.create_model("cifar_resnet44", pretrained=True)
-    assert str(error.value) == (
-        "no pretrained weights for cifar_resnet44 with its default architecture; weights that exist: "
-        "cifar_resnet44.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
-        "need: timm.create_model('cifar_resnet44.ak_cifar10', pretrained=True), --model cifar_resnet44.ak_cifar10, or "
-        "torch.hub.load(..., 'cifar_resnet44', tag='ak_cifar10', pretrained=True) (or load your own: "
-        "pretrained_cfg_overlay=dict(file=...))")
 
 
 def test_shipped_cifar_resnet56_ak_loads_by_name_hf_hub_and_local_dir(tmp_path):

@@ -162,6 +162,19 @@ def test_pretrained_without_weights_is_an_error():
                                 "exist: none (or load your own: pretrained_cfg_overlay=dict(file=...))")
 
 
+def test_pretrained_without_default_weights_says_how_to_load_those_that_exist(monkeypatch):
+    """As for a model whose only weights need an architecture option (cifar_resnet44 had only ``ak_cifar10``)."""
+    monkeypatch.setattr(resnet_zoo.resnet, "list_pretrained_tags", lambda variant: [f"{variant}.ak_cifar10"])
+    with pytest.raises(WeightsError) as error:
+        timm.create_model("cifar_resnet110", pretrained=True)
+    assert str(error.value) == (
+        "no pretrained weights for cifar_resnet110 with its default architecture; weights that exist: "
+        "cifar_resnet110.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
+        "need: timm.create_model('cifar_resnet110.ak_cifar10', pretrained=True), --model cifar_resnet110.ak_cifar10, "
+        "or torch.hub.load(..., 'cifar_resnet110', tag='ak_cifar10', pretrained=True) (or load your own: "
+        "pretrained_cfg_overlay=dict(file=...))")
+
+
 def test_pretrained_cfgs():
     cfg = timm.get_pretrained_cfg("cifar_resnet20")
     assert (cfg.tag, cfg.hf_hub_id) == ("rz_cifar10", f"{resnet_zoo.pretrained.HF_HUB_ORG}/cifar_resnet20.rz_cifar10")
@@ -173,9 +186,13 @@ def test_pretrained_cfgs():
     assert timm.get_pretrained_cfg("zoo_resnet50").input_size == (3, 224, 224)
 
 
-def test_a_model_without_default_weights_has_an_untagged_default_cfg():
+def test_a_model_without_weights_has_an_untagged_default_cfg():
+    cfg = timm.get_pretrained_cfg("cifar_resnet110")
+    assert (cfg.tag, cfg.hf_hub_id, cfg.mean, cfg.input_size) == (None, None, (0.4914, 0.4822, 0.4465), (3, 32, 32))
+
+
+def test_converted_weights_keep_their_sources_licence_and_normalisation():
     cfg, ak = timm.get_pretrained_cfg("cifar_resnet44"), timm.get_pretrained_cfg("cifar_resnet44.ak_cifar10")
-    assert (cfg.tag, cfg.hf_hub_id, cfg.mean) == (None, None, (0.4914, 0.4822, 0.4465))
     assert (ak.hf_hub_id, ak.license) == ("resnet-zoo/cifar_resnet44.ak_cifar10", "bsd-2-clause")
     assert (ak.mean, ak.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert (ak.input_size, ak.label_names) == (cfg.input_size, cfg.label_names)

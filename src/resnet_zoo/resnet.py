@@ -306,6 +306,7 @@ PRETRAINED = (
     "cifar_resnet20.ak_cifar10",
     "cifar_resnet32.rz_cifar10",
     "cifar_resnet32.ak_cifar10",
+    "cifar_resnet44.rz_cifar10",
     "cifar_resnet44.ak_cifar10",
     "cifar_resnet56.rz_cifar10",
     "cifar_resnet56.ak_cifar10",
