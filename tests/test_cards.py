@@ -11,8 +11,9 @@ from huggingface_hub import ModelCard
 from safetensors import safe_open
 
 import resnet_zoo
-from resnet_zoo.cards import CARD_NAME, CURVE_NAME, CardFacts, count_macs, read_card
+from resnet_zoo.cards import CARD_NAME, CODE_LABEL, CURVE_NAME, CardFacts, count_macs, read_card
 from resnet_zoo.errors import WeightsError
+from resnet_zoo.hub import export
 from resnet_zoo.pretrained import CIFAR10_MEAN, CIFAR10_STD
 
 from full_export import COMMAND, HARDWARE, METRICS, export_full, sha256
@@ -59,6 +60,16 @@ def test_read_card_reads_back_the_details_table(folder):
             "resnet_zoo": f"{resnet_zoo.__version__} (commit {commit})",
         },
         command=COMMAND)
+
+
+@pytest.mark.parametrize("epochs, code, row", [
+    ((30, 30), [(5, "abc"), (19, "def")],
+     "epochs 1–4: not recorded; epochs 5–18: commit abc; epochs 19–30: commit def"),
+    ((2, 40), [(1, "abc"), (2, "def")], "epoch 1: commit abc; epoch 2: commit def"),
+])
+def test_card_names_the_commit_that_trained_each_stretch_of_epochs(tmp_path, epochs, code, row):
+    folder = export(timm.create_model("cifar_resnet20"), tmp_path / "m", tag="t", epochs=epochs, code=code)
+    assert read_card(folder / CARD_NAME).details[CODE_LABEL] == row
 
 
 @pytest.mark.parametrize("text, message", [

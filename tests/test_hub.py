@@ -156,6 +156,13 @@ def test_export_refuses_to_replace_a_folder_of_other_files(tmp_path):
      r"^pretrained_cfg mean must have one value per input channel \(3\)$"),
     (dict(tag="t", epochs=(3, 2)), r"^epochs must be \(k, n\) with 1 <= k <= n, .*; got \(3, 2\)$"),
     (dict(tag="t", epochs=(0, 2)), r"^epochs must be \(k, n\) with 1 <= k <= n"),
+    (dict(tag="t", code=[(1, "abc")]), r"^code must be \(first epoch, commit\) pairs .*; got code=\[\(1, 'abc'\)\], "
+                                       r"epochs=None$"),
+    (dict(tag="t", epochs=(2, 3), code=[(1, "abc"), (3, "def")]), "code must be"),  # a stretch after epoch k
+    (dict(tag="t", epochs=(3, 3), code=[(2, "abc"), (2, "def")]), "code must be"),
+    (dict(tag="t", epochs=(3, 3), code=[(0, "abc")]), "code must be"),
+    (dict(tag="t", epochs=(3, 3), code=[(1, "")]), "code must be"),
+    (dict(tag="t", epochs=(3, 3), code=[]), "code must be"),
     (dict(tag="t", license_text="Copyright (c) 2018, Someone"),
      r"^license_text needs the licence's Hub id too: pretrained_cfg=dict\(license=\.\.\.\) \(--license\)$"),
 ])

@@ -26,12 +26,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from resnet_zoo.cards import EPOCHS_LABEL, read_card
+import resnet_zoo.run
+from resnet_zoo.cards import CODE_LABEL, EPOCHS_LABEL, read_card
 from resnet_zoo.checkpoint import CHECKPOINT_FILE, STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cli import DefaultsHelpFormatter, build_parser, main
 from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.engine import Recipe, build_training, create_optimizer, default_lr, train_one_epoch
 from resnet_zoo.errors import ZooError
+from resnet_zoo.hub import git_commit
 from resnet_zoo.precision import resolve_precision
 from resnet_zoo.run import RunOptions, TrainingDiverged, command_line, export_run, hardware, train
 from resnet_zoo.train import recipe_and_options, train_arguments
@@ -195,6 +197,7 @@ def test_smoke_run_exports_the_ema_weights_and_timm_loads_them(smoke):
     assert "resnet-zoo train --data" in card and "--subset 512" in card
     details = read_card(folder / "README.md").details
     assert details["Training hardware"] == hardware(torch.device("cpu")) and details[EPOCHS_LABEL] == "2 of 2"
+    assert details[CODE_LABEL] == f"epochs 1–2: commit {git_commit(Path(resnet_zoo.run.__file__))}"
     assert "Interim" not in card
 
 
@@ -219,7 +222,7 @@ def test_an_unfinished_run_exports_interim_weights_of_its_checkpoint(smoke, tmp_
     old = {k: state[k] for k in ("epoch", "recipe", "device_type", "history")}
     save_checkpoint(run / CHECKPOINT_FILE, tensors, old)
     card = read_card(export_run(run, tmp_path / "old").joinpath("README.md"))
-    assert card.command is None and "Training hardware" not in card.details
+    assert card.command is None and "Training hardware" not in card.details and CODE_LABEL not in card.details
     assert card.details[EPOCHS_LABEL] == "2 of 2" and card.metrics["top1"] == state["history"][1]["test_top1"]
 
 
@@ -254,7 +257,9 @@ def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
     assert {k for k in keys if k.startswith("optimizer.")} == \
         {f"optimizer.{i}.momentum_buffer" for i in range(num_params)}
     assert {k for k in keys if k.startswith("rng.")} == {"rng.cpu", "rng.data"}
-    assert list(state) == ["epoch", "recipe", "device_type", "history", "tag", "classes", "command", "hardware"]
+    assert list(state) == ["epoch", "recipe", "device_type", "history", "tag", "classes", "command", "hardware",
+                           "code"]
+    assert state["code"] == [[1, git_commit(Path(resnet_zoo.run.__file__))]]
     assert state["tag"] == "rz_cifar10" and state["classes"][:2] == ["airplane", "automobile"]
     assert state["epoch"] == 2 and state["device_type"] == "cpu" and state["history"] == read_log(options.out)
     assert state["recipe"]["subset"] == 512 and state["recipe"]["lr"] == 0.1
@@ -377,14 +382,20 @@ def uninterrupted(cifar10_root, tmp_path_factory, precision):
 
 
 def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, uninterrupted, cifar10_root, tmp_path,
-                                                                    precision):
+                                                                    precision, monkeypatch):
     out = tmp_path / "run"
     shutil.copytree(killed, out)
     state = load_checkpoint(out / CHECKPOINT_FILE)[1]
     assert state["epoch"] == 1  # killed mid-way
     assert state["recipe"]["precision"] == precision
+    started_by = git_commit(Path(resnet_zoo.run.__file__))
+    assert state["code"] == [[1, started_by]]
 
+    monkeypatch.setattr("resnet_zoo.run.git_commit", lambda file: f"next to {file.name}")  # resumed by other code
     train(resumable(precision), RunOptions(data=cifar10_root, out=out, resume=True, device=CPU))
+    assert load_checkpoint(out / CHECKPOINT_FILE)[1]["code"] == [[1, started_by], [2, "next to run.py"]]
+    assert read_card(out / "cifar_resnet20.rz_cifar10" / "README.md").details[CODE_LABEL] == \
+        f"epoch 1: commit {started_by}; epoch 2: commit next to run.py"
 
     resumed, expected = load_file(out / CHECKPOINT_FILE), load_file(uninterrupted / CHECKPOINT_FILE)
     assert resumed.keys() == expected.keys()

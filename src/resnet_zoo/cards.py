@@ -44,6 +44,8 @@ SOURCE_TOP1_LABEL = "Top-1 reported by the source (%)"
 
 EPOCHS_LABEL = "Training epochs"
 """The model card's details row saying after which epoch of how many the weights were taken ("100 of 100")."""
+CODE_LABEL = "Training code"
+"""The model card's details row naming the resnet_zoo commits that trained the weights, each with its epochs."""
 DETAILS_HEADING = "## Model details"
 """The heading of the card's details table."""
 DETAILS_ROW = re.compile(r"^\| (?P<label>[^|\n`]+?) \| (?P<value>[^|\n]+?) \|$", re.M)
@@ -97,6 +99,7 @@ def model_card(
         source_top1: Optional[float],
         license_text: Optional[str],
         epochs: Optional[Tuple[int, int]] = None,
+        code: Optional[Sequence[Tuple[int, str]]] = None,
 ) -> str:
     """The model card (Markdown with YAML front matter) of a model folder.
 
@@ -118,6 +121,8 @@ def model_card(
         license_text: The full text of the weights' licence.
         epochs: ``(k, n)``: the weights are those after epoch ``k`` of a run of ``n`` epochs; with ``k < n`` the
             card says they are interim.
+        code: ``(first epoch, commit)`` of each stretch of the run's epochs that one resnet_zoo commit trained,
+            in order (needs ``epochs``); epochs before the first are shown as not recorded.
 
     Returns:
         The text of `CARD_NAME`.
@@ -146,6 +151,8 @@ def model_card(
         rows.append(("Training wall time", _format_duration(wall_time_s)))
     if hardware:
         rows.append(("Training hardware", hardware))
+    if code:
+        rows.append((CODE_LABEL, _format_code(code, epochs[0])))
     rows.append(("resnet_zoo", f"{metadata['resnet_zoo_version']} (commit {metadata['git_commit']})"))
 
     lines = [f"# {name}", "",
@@ -177,6 +184,14 @@ def model_card(
               "## Citation", "", "```bibtex", PAPER_BIBTEX, "```", ""]
     data = _card_data(name, cfg.get("license"), dataset, metrics)
     return f"---\n{data.to_yaml()}\n---\n" + "\n".join(lines)
+
+
+def _format_code(code: Sequence[Tuple[int, str]], last: int) -> str:
+    """``epochs 1–4: not recorded; epochs 5–30: commit 3059834…`` of the stretches in ``code`` up to ``last``."""
+    firsts = [first for first, _ in code]
+    stretches = [(1, firsts[0] - 1, "not recorded")] if firsts[0] > 1 else []
+    stretches += [(first, end - 1, f"commit {commit}") for (first, commit), end in zip(code, [*firsts[1:], last + 1])]
+    return "; ".join(f"epoch {a}: {what}" if a == b else f"epochs {a}–{b}: {what}" for a, b, what in stretches)
 
 
 def _interim_note(epochs: Optional[Tuple[int, int]]) -> List[str]:

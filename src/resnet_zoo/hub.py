@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import timm
 import torch
@@ -81,6 +81,7 @@ def export(
         source_top1: Optional[float] = None,
         license_text: Optional[str] = None,
         epochs: Optional[Tuple[int, int]] = None,
+        code: Optional[Sequence[Tuple[int, str]]] = None,
 ) -> Path:
     """Write ``model`` as a Hub model folder ``out_dir`` (see the module docstring), replacing it atomically.
 
@@ -108,12 +109,15 @@ def export(
         source_top1: The top-1 (%) the source reports, shown beside the measured ``metrics``.
         license_text: The full text of the weights' licence, reproduced in the card.
         epochs: ``(k, n)``: weights after epoch ``k`` of a run of ``n`` epochs; ``k < n`` marks them interim.
+        code: ``(first epoch, commit)`` of each stretch of epochs 1 to ``k`` that one resnet_zoo commit trained
+            (`resnet_zoo.run` records them); needs ``epochs``.
 
     Returns:
         The folder written.
 
     Raises:
-        ZooError: For a bad tag, metrics without a dataset or ``top1``/``top5``, a bad training log, shard
+        ZooError: For a bad tag, metrics without a dataset or ``top1``/``top5``, bad ``epochs`` or ``code``, a bad
+            training log, shard
             size or ``pretrained_cfg``, a licence text without its ``license``, or an ``out_dir`` that holds
             other files.
         WeightsError: If the model is not a resnet_zoo model, or its config would not rebuild it exactly.
@@ -121,7 +125,7 @@ def export(
     model = getattr(model, "_orig_mod", model)
     if not isinstance(model, ResNet) or "architecture" not in getattr(model, "pretrained_cfg", {}):
         raise WeightsError(f"export needs a resnet_zoo model made by timm.create_model, got {type(model).__name__}")
-    _check_export_args(tag, dataset, metrics, epochs)
+    _check_export_args(tag, dataset, metrics, epochs, code)
     _check_card_numbers(wall_time_s, source_top1, max_shard_size)
     if license_text and "license" not in (pretrained_cfg or {}):
         raise ZooError("license_text needs the licence's Hub id too: pretrained_cfg=dict(license=...) (--license)")
@@ -154,7 +158,7 @@ def export(
                 config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
                 wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
                 macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None,
-                source=source, source_top1=source_top1, license_text=license_text, epochs=epochs)
+                source=source, source_top1=source_top1, license_text=license_text, epochs=epochs, code=code)
             _write_text(staged / CARD_NAME, card)
             verify(staged)
             _replace_folder(staged, out_dir)
@@ -169,6 +173,17 @@ def check_tag(tag: str) -> None:
         raise ZooError(f"tag {tag!r} must be letters, digits and underscores, e.g. 'rz_cifar10' (--tag)")
 
 
+def _is_code(code: Sequence[Tuple[int, str]], last: int) -> bool:
+    """Whether ``code`` is ``(first epoch, commit)`` pairs whose first epochs rise within 1 to ``last``."""
+    if not code or not all(isinstance(e, (list, tuple)) and len(e) == 2 and isinstance(e[1], str) and e[1]
+                           for e in code):
+        return False
+    firsts = [first for first, _ in code]
+    if not all(isinstance(f, int) and not isinstance(f, bool) for f in firsts):
+        return False
+    return firsts == sorted(set(firsts)) and 1 <= firsts[0] <= firsts[-1] <= last
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -178,11 +193,14 @@ def _is_percent(value: Any) -> bool:
 
 
 def _check_export_args(tag: str, dataset: Optional[str], metrics: Optional[Mapping[str, float]],
-                       epochs: Optional[Tuple[int, int]]) -> None:
+                       epochs: Optional[Tuple[int, int]], code: Optional[Sequence[Tuple[int, str]]]) -> None:
     check_tag(tag)
     if epochs is not None and not (len(epochs) == 2 and all(isinstance(e, int) for e in epochs)
                                    and 1 <= epochs[0] <= epochs[1]):
         raise ZooError(f"epochs must be (k, n) with 1 <= k <= n, the epoch of the weights and the run's; got {epochs}")
+    if code is not None and not (epochs is not None and _is_code(code, epochs[0])):
+        raise ZooError(f"code must be (first epoch, commit) pairs whose first epochs rise within 1 to k of "
+                       f"epochs=(k, n); got code={code}, epochs={epochs}")
     if metrics is None:
         return
     unknown, missing = set(metrics) - set(METRICS), {"top1", "top5"} - set(metrics)

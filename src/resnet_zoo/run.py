@@ -4,7 +4,8 @@ The run folder ``OUT`` is made when the first epoch ends. Each epoch appends one
 ``OUT/train_log.jsonl`` (``epoch``, ``train_loss``, ``lr``, ``train_top1``,
 ``test_top1``, ``test_top5``, ``test_loss``, ``img_per_s``, ``wall_s``) and replaces ``OUT/checkpoint.safetensors``
 atomically (model, EMA, optimizer and RNG states as tensors, see `resnet_zoo.checkpoint`; recipe, history, tag,
-classes, command and hardware as JSON metadata). A resumed run continues a killed one from that checkpoint to the
+classes, command, hardware and code as JSON metadata; ``code`` lists the resnet_zoo commit of each stretch of epochs,
+a resumed run adding one when its code differs). A resumed run continues a killed one from that checkpoint to the
 same final weights as an uninterrupted run. A NaN or infinite loss stops the run and leaves the last good
 checkpoint. At the end `export_run` exports the EMA model to ``OUT/MODEL.TAG``; while a run is unfinished it
 exports interim weights.
@@ -33,7 +34,7 @@ from .engine import Recipe, build_training, train_one_epoch
 from .errors import ZooError
 from .factory import create_model_for, resolve_device
 from .files import check_writable
-from .hub import check_tag, export
+from .hub import check_tag, export, git_commit
 from .imagefolder import DEFAULT_WORKERS, check_workers
 from .precision import fast_bf16
 from .train_log import TRAIN_LOG_NAME, append_train_log, write_train_log
@@ -134,6 +135,13 @@ def _saved_recipe(state: Dict[str, Any]) -> Recipe:
     return Recipe(**({f.name: f.default for f in fields(Recipe)} | state["recipe"]))
 
 
+def _code(code: List[List[Any]], first_epoch: int) -> List[List[Any]]:
+    """A run's ``code`` state, ``[first epoch, commit]`` per stretch, with this process's commit from
+    ``first_epoch`` on unless it is the last one's."""
+    commit = git_commit(Path(__file__))
+    return code if code and code[-1][1] == commit else [*code, [first_epoch, commit]]
+
+
 def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
     bad = [f"{key} is {record[key]}" for key in ("train_loss", "test_loss") if not math.isfinite(record[key])]
     if bad:
@@ -173,7 +181,7 @@ def export_run(out: Path, folder: Optional[Path] = None) -> Path:
             model, folder or out / f"{recipe.model}.{tag}", tag=tag, dataset=recipe.dataset,
             metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
             recipe=asdict(recipe), command=state.get("command"), train_log=log, wall_time_s=final["wall_s"],
-            hardware=state.get("hardware"), epochs=(state["epoch"], recipe.epochs))
+            hardware=state.get("hardware"), epochs=(state["epoch"], recipe.epochs), code=state.get("code"))
 
 
 def hardware(device: torch.device, world_size: int = 1) -> str:
@@ -221,6 +229,7 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
     if ranks.is_main and resumed is not None:
         write_train_log(log, history)  # drops lines of epochs after the checkpoint
     previous_wall = history[-1]["wall_s"] if history else 0.
+    code = _code(resumed[1].get("code", []) if resumed is not None else [], len(history) + 1)
     command, run_hardware = command_line(recipe, options.data, out, options.tag), hardware(device, ranks.world_size)
 
     per_epoch = len(train_loader) * recipe.batch_size
@@ -242,7 +251,7 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
                 out.mkdir(parents=True, exist_ok=True)  # a new run's folder, once it has an epoch to hold
                 save_checkpoint(checkpoint, training.state_tensors(), dict(
                     epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history, tag=tag,
-                    classes=list(train_split.classes), command=command, hardware=run_hardware))
+                    classes=list(train_split.classes), command=command, hardware=run_hardware, code=code))
                 if len(history) == 1:  # a new run: no lines of an older one
                     write_train_log(log, history)
                 else:
