@@ -117,9 +117,8 @@ def export(
 
     Raises:
         ZooError: For a bad tag, metrics without a dataset or ``top1``/``top5``, bad ``epochs`` or ``code``, a bad
-            training log, shard
-            size or ``pretrained_cfg``, a licence text without its ``license``, or an ``out_dir`` that holds
-            other files.
+            training log, shard size or ``pretrained_cfg``, a licence text without its ``license``, or an
+            ``out_dir`` that holds other files.
         WeightsError: If the model is not a resnet_zoo model, or its config would not rebuild it exactly.
     """
     model = getattr(model, "_orig_mod", model)
