@@ -62,7 +62,7 @@ def cifar_counts(n: int, classes: int = 10):
                                                      (32, 5, ("rz_cifar10", "ak_cifar10"), "rz_cifar10"),
                                                      (44, 7, ("rz_cifar10", "ak_cifar10"), "rz_cifar10"),
                                                      (56, 9, ("rz_cifar10", "ak_cifar10"), "rz_cifar10"),
-                                                     (110, 18, (), None)])
+                                                     (110, 18, ("rz_cifar10",), "rz_cifar10")])
 def test_cifar_facts_match_the_hand_count(depth, n, tags, default):
     facts = model_table.model_facts(f"cifar_resnet{depth}")
     assert (facts.params, facts.macs) == cifar_counts(n)

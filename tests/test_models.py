@@ -166,12 +166,12 @@ def test_pretrained_without_default_weights_says_how_to_load_those_that_exist(mo
     """As for a model whose only weights need an architecture option (cifar_resnet44 had only ``ak_cifar10``)."""
     monkeypatch.setattr(resnet_zoo.resnet, "list_pretrained_tags", lambda variant: [f"{variant}.ak_cifar10"])
     with pytest.raises(WeightsError) as error:
-        timm.create_model("cifar_resnet110", pretrained=True)
+        timm.create_model("cifar_resnet1202", pretrained=True)
     assert str(error.value) == (
-        "no pretrained weights for cifar_resnet110 with its default architecture; weights that exist: "
-        "cifar_resnet110.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
-        "need: timm.create_model('cifar_resnet110.ak_cifar10', pretrained=True), --model cifar_resnet110.ak_cifar10, "
-        "or torch.hub.load(..., 'cifar_resnet110', tag='ak_cifar10', pretrained=True) (or load your own: "
+        "no pretrained weights for cifar_resnet1202 with its default architecture; weights that exist: "
+        "cifar_resnet1202.ak_cifar10 (shortcut='A'); load them by the tagged name, which builds the architecture they "
+        "need: timm.create_model('cifar_resnet1202.ak_cifar10', pretrained=True), --model cifar_resnet1202.ak_cifar10, "
+        "or torch.hub.load(..., 'cifar_resnet1202', tag='ak_cifar10', pretrained=True) (or load your own: "
         "pretrained_cfg_overlay=dict(file=...))")
 
 
@@ -187,7 +187,7 @@ def test_pretrained_cfgs():
 
 
 def test_a_model_without_weights_has_an_untagged_default_cfg():
-    cfg = timm.get_pretrained_cfg("cifar_resnet110")
+    cfg = timm.get_pretrained_cfg("cifar_resnet1202")
     assert (cfg.tag, cfg.hf_hub_id, cfg.mean, cfg.input_size) == (None, None, (0.4914, 0.4822, 0.4465), (3, 32, 32))
 
 

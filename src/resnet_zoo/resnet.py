@@ -310,6 +310,7 @@ PRETRAINED = (
     "cifar_resnet44.ak_cifar10",
     "cifar_resnet56.rz_cifar10",
     "cifar_resnet56.ak_cifar10",
+    "cifar_resnet110.rz_cifar10",
 )
 """The registered weights ``<model>.<tag>``: exactly the folders of the repository's ``hub/``, each published as
 the Hub repo ``resnet-zoo/<model>.<tag>``. A model's default (what ``pretrained=True`` without a tag loads) is
