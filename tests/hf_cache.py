@@ -15,16 +15,19 @@ from resnet_zoo.weights import WEIGHTS_ENV
 
 
 def add_to_hf_cache(hf_home: Path, repo_id: str, folder: Path) -> None:
-    """Lay ``folder`` out as huggingface_hub's cache of ``repo_id`` after a download (blobs, snapshot, ref)."""
+    """Lay ``folder`` (with its sub-folders) out as huggingface_hub's cache of ``repo_id`` after a download (blobs,
+    snapshot, ref)."""
     repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
     commit = hashlib.sha1(repo_id.encode()).hexdigest()
     snapshot = repo / "snapshots" / commit
     for d in (repo / "blobs", snapshot, repo / "refs"):
         d.mkdir(parents=True)
-    for file in folder.iterdir():
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
         blob = hashlib.sha256(file.read_bytes()).hexdigest()
         shutil.copyfile(file, repo / "blobs" / blob)
-        (snapshot / file.name).symlink_to(Path("..", "..", "blobs", blob))
+        link = snapshot / file.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path(*[".."] * len(link.relative_to(repo).parts[:-1]), "blobs", blob))
     (repo / "refs" / "main").write_text(commit)
 
 

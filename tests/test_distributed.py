@@ -132,7 +132,7 @@ def test_two_process_run_resumes_in_one_process(killed, cifar10_root, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(killed, out)
     first = read_log(out)
-    assert train(RECIPE, RunOptions(data=cifar10_root, out=out, resume=True, device=CPU)) == out / EXPORT
+    assert train(RECIPE, RunOptions(data=cifar10_root, out=out, resume=True, device=CPU)).folder == out / EXPORT
     log = read_log(out)
     assert [r["epoch"] for r in log] == [1, 2, 3] and log[0] == first[0]
     assert log[-1]["train_loss"] < log[0]["train_loss"]

@@ -86,7 +86,7 @@ def test_verify_reports_the_folder(folder):
     assert info == {
         "folder": str(folder), "architecture": "cifar_resnet20", "tag": "rz_cifar10", "num_classes": 10,
         "num_params": 272_474, "files": {"model.safetensors": sha256(folder / "model.safetensors")},
-        "metrics": {"top1": 91.73, "top5": 99.71, "loss": 0.2891},
+        "metrics": {"top1": 91.73, "top5": 99.71, "loss": 0.2891}, "run": None,
     }
 
 
@@ -342,7 +342,7 @@ def test_a_failed_replacement_keeps_the_old_folder_and_leaves_no_other(folder, m
             raise PermissionError(13, "Permission denied", str(src), None, str(dst))
         replace(src, dst)
 
-    monkeypatch.setattr("resnet_zoo.hub.os.replace", refused)
+    monkeypatch.setattr("resnet_zoo.files.os.replace", refused)
     with pytest.raises(PermissionError):
         export(timm.create_model("cifar_resnet20"), folder, tag="rz_cifar10")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -132,7 +132,7 @@ def test_zoo_resnet18_trains_a_step_and_validates(tree, tmp_path, capsys):
     cpu = torch.device("cpu")
     recipe = Recipe(model="zoo_resnet18", dataset="imagefolder", epochs=1, batch_size=4, lr=default_lr(4), subset=4,
                     warmup_epochs=0, precision=resolve_precision("auto", cpu))
-    folder = train(recipe, RunOptions(data=tree, out=out, device=cpu, workers=1))
+    folder = train(recipe, RunOptions(data=tree, out=out, device=cpu, workers=1)).folder
     assert folder == out / "zoo_resnet18.rz_imagefolder"
     log = [json.loads(line) for line in (out / TRAIN_LOG_NAME).read_text().splitlines()]
     assert len(log) == 1

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import List
 
@@ -34,7 +34,9 @@ from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.engine import Recipe, build_training, create_optimizer, default_lr, train_one_epoch
 from resnet_zoo.errors import ZooError
 from resnet_zoo.hub import git_commit
+from resnet_zoo.imagefolder import DEFAULT_WORKERS
 from resnet_zoo.precision import resolve_precision
+from resnet_zoo.run_state import run_state_file
 from resnet_zoo.run import RunOptions, TrainingDiverged, command_line, export_run, hardware, train
 from resnet_zoo.train import recipe_and_options, train_arguments
 from resnet_zoo.train_log import LOG_KEYS, TRAIN_LOG_NAME
@@ -119,16 +121,19 @@ def test_the_command_line_of_a_run_gives_back_its_recipe():
 
 
 def test_help_shows_every_default():
+    """Recipe options have no argparse default, so that a resumed run can tell what was given; their help says
+    the default of a new run, the formatter shows the others'."""
     parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
     train_arguments(parser)
-    text = " ".join(parser.format_help().split())
-    shown = [a.dest for a in parser._actions if a.option_strings and a.default is not None
-             and a.default is not False and a.dest != "help"]
-    assert shown == ["dataset", "epochs", "batch_size", "momentum", "wd", "label_smoothing", "ema_decay", "cutout",
-                     "precision", "seed", "workers"]
-    assert [d for d in shown if f"(default: {parser.get_default(d)})" not in text] == []
-    assert "--lr LR peak learning rate (default: 0.1 x batch size / 128)" in text
-    assert "--warmup-epochs N linear learning-rate warmup (default: epochs / 10, at most 5)" in text
+    helps = {a.dest: " ".join(parser.formatter_class("x")._get_help_string(a).split()) % vars(a)
+             for a in parser._actions}
+    recipe = Recipe()
+    stated = ["dataset", "epochs", "batch_size", "momentum", "wd", "label_smoothing", "ema_decay", "cutout", "seed"]
+    assert [f.name for f in fields(Recipe) if parser.get_default(f.name) is not None] == ["precision"]
+    assert [n for n in stated if not helps[n].endswith(f"(default: {getattr(recipe, n)})")] == []
+    assert helps["precision"].endswith("(default: auto)") and helps["workers"].endswith(f"(default: {DEFAULT_WORKERS})")
+    assert helps["lr"] == "peak learning rate (default: 0.1 x batch size / 128)"
+    assert helps["warmup_epochs"] == "linear learning-rate warmup (default: epochs / 10, at most 5)"
 
 
 @pytest.mark.parametrize("change, message", [
@@ -170,7 +175,7 @@ SMOKE = Recipe(model="cifar_resnet20", epochs=2, subset=512, batch_size=128, lr=
 def smoke(cifar10_root, tmp_path_factory):
     """`train` of `SMOKE`; returns (its options, exported folder)."""
     options = RunOptions(data=cifar10_root, out=tmp_path_factory.mktemp("smoke") / "run", device=CPU)
-    return options, train(SMOKE, options)
+    return options, train(SMOKE, options).folder
 
 
 def test_smoke_run_logs_each_epoch(smoke):
@@ -257,9 +262,11 @@ def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
     assert {k for k in keys if k.startswith("optimizer.")} == \
         {f"optimizer.{i}.momentum_buffer" for i in range(num_params)}
     assert {k for k in keys if k.startswith("rng.")} == {"rng.cpu", "rng.data"}
-    assert list(state) == ["epoch", "recipe", "device_type", "history", "tag", "classes", "command", "hardware",
-                           "code"]
-    assert state["code"] == [[1, git_commit(Path(resnet_zoo.run.__file__))]]
+    assert list(state) == ["epoch", "recipe", "device_type", "history", "tag", "classes", "command", "sittings"]
+    [sitting] = state["sittings"]
+    assert sitting == dict(first_epoch=1, last_epoch=2, hardware=hardware(CPU), precision=SMOKE.precision,
+                           commit=git_commit(Path(resnet_zoo.run.__file__)), wall_s=sitting["wall_s"], start="new")
+    assert state["history"][-1]["wall_s"] <= sitting["wall_s"]
     assert state["tag"] == "rz_cifar10" and state["classes"][:2] == ["airplane", "automobile"]
     assert state["epoch"] == 2 and state["device_type"] == "cpu" and state["history"] == read_log(options.out)
     assert state["recipe"]["subset"] == 512 and state["recipe"]["lr"] == 0.1
@@ -293,7 +300,7 @@ def test_a_second_run_into_the_same_folder_is_refused(smoke, capsys):
     assert main(argv) == 1
     assert "already holds a run; pass --resume" in capsys.readouterr().err
     assert main(argv + ["--resume", "--epochs", "3", "--lr", "0.2"]) == 1
-    assert "was written by another recipe: --epochs 2 (checkpoint) vs 3 (now); --lr 0.1 (checkpoint) vs 0.2 (now)" \
+    assert "was written by another recipe: --epochs 2 (run) vs 3 (now); --lr 0.1 (run) vs 0.2 (now)" \
         in capsys.readouterr().err
 
 
@@ -302,7 +309,7 @@ def test_cifar100_run_without_ema_exports_100_named_classes(tmp_path):
     out = tmp_path / "run"
     recipe = Recipe(model="cifar_resnet20", dataset="cifar100", epochs=1, warmup_epochs=0, batch_size=16,
                     lr=default_lr(16), ema_decay=0)
-    folder = train(recipe, RunOptions(data=root, out=out, device=CPU))
+    folder = train(recipe, RunOptions(data=root, out=out, device=CPU)).folder
     assert folder == out / "cifar_resnet20.rz_cifar100"
     config = json.loads((folder / "config.json").read_text())
     assert config["num_classes"] == 100
@@ -389,11 +396,13 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, unint
     assert state["epoch"] == 1  # killed mid-way
     assert state["recipe"]["precision"] == precision
     started_by = git_commit(Path(resnet_zoo.run.__file__))
-    assert state["code"] == [[1, started_by]]
+    assert [(s["first_epoch"], s["last_epoch"], s["commit"]) for s in state["sittings"]] == [(1, 1, started_by)]
 
     monkeypatch.setattr("resnet_zoo.run.git_commit", lambda file: f"next to {file.name}")  # resumed by other code
     train(resumable(precision), RunOptions(data=cifar10_root, out=out, resume=True, device=CPU))
-    assert load_checkpoint(out / CHECKPOINT_FILE)[1]["code"] == [[1, started_by], [2, "next to run.py"]]
+    sittings = load_checkpoint(out / CHECKPOINT_FILE)[1]["sittings"]
+    assert [(s["first_epoch"], s["last_epoch"], s["commit"], s["start"]) for s in sittings] == \
+        [(1, 1, started_by, "new"), (2, 2, "next to run.py", "exact")]
     assert read_card(out / "cifar_resnet20.rz_cifar10" / "README.md").details[CODE_LABEL] == \
         f"epoch 1: commit {started_by}; epoch 2: commit next to run.py"
 
@@ -409,10 +418,16 @@ def test_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(killed, unint
     assert all(torch.equal(resumed_model[k], v) for k, v in expected_model.items())
 
 
-def test_resume_at_another_precision_is_refused(killed, cifar10_root, capsys, precision):
+def test_resume_at_another_precision_is_a_sitting_of_its_own(killed, cifar10_root, tmp_path, precision):
+    """Precision is how fast a sitting computes, not what: a resumed sitting may choose another, and says so."""
+    out = tmp_path / "run"
+    shutil.copytree(killed, out)
     other = "fp32" if precision == "bf16" else "bf16"
-    assert main([*train_argv(resumable(other), RunOptions(cifar10_root, killed)), "--resume"]) == 1
-    assert f"--precision {precision} (checkpoint) vs {other} (now)" in capsys.readouterr().err
+    assert main([*train_argv(resumable(other), RunOptions(cifar10_root, out)), "--resume"]) == 0
+    state = load_checkpoint(out / CHECKPOINT_FILE)[1]
+    assert [(s["first_epoch"], s["precision"]) for s in state["sittings"]] == [(1, precision), (2, other)]
+    card = (out / "cifar_resnet20.rz_cifar10" / "README.md").read_text()
+    assert f"| 1–1 | {hardware(CPU)} | {precision} |" in card and f"| 2–2 | {hardware(CPU)} | {other} |" in card
 
 
 def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10_root, tmp_path, precision):
@@ -431,7 +446,9 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10
     assert f"training stopped. Last good checkpoint: {out / CHECKPOINT_FILE} (epoch {epoch})" in str(diverged.value)
     assert (out / CHECKPOINT_FILE).read_bytes() == poisoned
     assert [r["epoch"] for r in read_log(out)] == list(range(1, epoch + 1))
-    assert not (out / "cifar_resnet20.rz_cifar10").exists()
+    folder = out / "cifar_resnet20.rz_cifar10"  # no weights; what it keeps is the killed process's run state
+    assert not (folder / "model.safetensors").exists()
+    assert not run_state_file(folder).exists() or load_checkpoint(run_state_file(folder))[1]["epoch"] == epoch
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a process allowed on two cores or more")

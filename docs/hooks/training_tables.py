@@ -26,12 +26,13 @@ def _attribute_descriptions(cls: type) -> Dict[str, str]:
 
 
 def recipe_defaults() -> Dict[str, object]:
-    """Each `Recipe` field's default as ``resnet-zoo train`` gives it: ``"required"`` for an option without one
+    """Each `Recipe` field's default as ``resnet-zoo train`` gives it: ``"required"`` for an option a new run needs
     (``--model``), the option's own default where it has one (``--precision auto``), else the `Recipe` default it
     leads to (``--lr``, ``--warmup-epochs``)."""
     parser = argparse.ArgumentParser()
     train_arguments(parser)
-    required = {action.dest for action in parser._actions if action.required}  # argparse has no public view
+    required = {action.dest for action in parser._actions  # argparse has no public view; train asks for --model
+                if action.required or "required" in (action.help or "")}  # of a new run itself
     recipe = Recipe()
     cli = {f.name: parser.get_default(f.name) for f in fields(Recipe)}
     return {name: "required" if name in required else getattr(recipe, name) if default is None else default

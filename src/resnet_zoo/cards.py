@@ -16,7 +16,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .budget import format_duration
 from .errors import WeightsError
+from .run_state import RESTARTS, sittings_table
 from .pretrained import PAPER_ID, hub_id
 from .train_log import TRAIN_LOG_NAME
 
@@ -44,6 +46,8 @@ SOURCE_TOP1_LABEL = "Top-1 reported by the source (%)"
 
 EPOCHS_LABEL = "Training epochs"
 """The model card's details row saying after which epoch of how many the weights were taken ("100 of 100")."""
+INIT_LABEL = "Initialisation"
+"""The model card's details row saying where the trained weights started: random, or weights and their top-1."""
 CODE_LABEL = "Training code"
 """The model card's details row naming the resnet_zoo commits that trained the weights, each with its epochs."""
 DETAILS_HEADING = "## Model details"
@@ -100,6 +104,8 @@ def model_card(
         license_text: Optional[str],
         epochs: Optional[Tuple[int, int]] = None,
         code: Optional[Sequence[Tuple[int, str]]] = None,
+        sittings: Optional[Sequence[Mapping[str, Any]]] = None,
+        initialisation: Optional[str] = None,
 ) -> str:
     """The model card (Markdown with YAML front matter) of a model folder.
 
@@ -123,6 +129,8 @@ def model_card(
             card says they are interim.
         code: ``(first epoch, commit)`` of each stretch of the run's epochs that one resnet_zoo commit trained,
             in order (needs ``epochs``); epochs before the first are shown as not recorded.
+        sittings: The sittings that trained the run (`resnet_zoo.run`), listed in the training section.
+        initialisation: Where the trained weights started, the `INIT_LABEL` row.
 
     Returns:
         The text of `CARD_NAME`.
@@ -147,8 +155,10 @@ def model_card(
                        f"crop_pct {cfg['crop_pct']}, {cfg['interpolation']}")]
     if epochs is not None:
         rows.append((EPOCHS_LABEL, "{} of {}".format(*epochs)))
+    if initialisation:
+        rows.append((INIT_LABEL, initialisation))
     if wall_time_s is not None:
-        rows.append(("Training wall time", _format_duration(wall_time_s)))
+        rows.append(("Training wall time", format_duration(wall_time_s)))
     if hardware:
         rows.append(("Training hardware", hardware))
     if code:
@@ -167,12 +177,17 @@ def model_card(
              "import timm  # with resnet-zoo installed (pip install resnet-zoo), timm knows its models", "",
              f'model = timm.create_model("hf-hub:{hub_id(architecture, cfg["tag"])}", pretrained=True).eval()',
              "```", ""]
-    if command or recipe is not None or has_curve:
+    if command or recipe is not None or has_curve or sittings:
         lines += ["## Training", ""]
         if command:
             lines += ["Command:", "", "```bash", command, "```", ""]
         if recipe is not None:
             lines += ["Recipe:", "", "```json", json.dumps(recipe, indent=2, sort_keys=True), "```", ""]
+        if sittings:
+            continued = any(s["start"] == "hub" for s in sittings)
+            lines += ["Sittings, one process each" + (f"; a sitting continued from the model folder restarts what "
+                                                      f"the folder does not carry: {RESTARTS}" if continued else "")
+                      + ":", "", *sittings_table(sittings), ""]
         if has_curve:
             lines += [f"![Training curve]({CURVE_NAME})", "", f"Per-epoch log: [{TRAIN_LOG_NAME}]({TRAIN_LOG_NAME})",
                       ""]
@@ -301,9 +316,3 @@ def file_sha256(path: Path) -> str:
 def format_count(n: float) -> str:
     """``n`` in millions (``0.27 M``) or, from a billion on, billions (``4.09 G``), as the card shows sizes."""
     return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.2f} M"
-
-
-def _format_duration(seconds: float) -> str:
-    """``1 h 02 min (3725 s)``."""
-    hours, rest = divmod(round(seconds), 3600)
-    return f"{hours} h {rest // 60:02d} min ({seconds:.0f} s)"

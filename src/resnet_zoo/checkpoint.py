@@ -98,11 +98,21 @@ def load_checkpoint(path: Union[str, Path]) -> Tuple[Dict[str, torch.Tensor], Di
     Raises:
         WeightsError: If the file is missing, unreadable, or not a training checkpoint.
     """
+    state = read_state(path)
+    return read_state_dict([path]), state
+
+
+def read_state(path: Union[str, Path]) -> Dict[str, Any]:
+    """The run state of a training checkpoint, read from its header alone.
+
+    Raises:
+        WeightsError: If the file is missing, unreadable, or not a training checkpoint.
+    """
     metadata = read_metadata(path)
     if STATE_KEY not in metadata:
         raise WeightsError(f"{path} is a safetensors file but not a resnet-zoo training checkpoint "
                            f"(no {STATE_KEY!r} metadata)")
-    return read_state_dict([path]), json.loads(metadata[STATE_KEY])
+    return json.loads(metadata[STATE_KEY])
 
 
 def add_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -184,6 +194,14 @@ def training_state_tensors(
     return tensors
 
 
+def load_weights(tensors: Mapping[str, torch.Tensor], model: nn.Module, ema: Optional[nn.Module]) -> None:
+    """Load the ``model.`` tensors into ``model`` and the ``ema.`` ones into ``ema`` (when the run keeps one: a
+    checkpoint without them gives the EMA the model's weights)."""
+    model.load_state_dict(take_prefix(MODEL_PREFIX, tensors))
+    if ema is not None:
+        ema.load_state_dict(take_prefix(EMA_PREFIX, tensors) or take_prefix(MODEL_PREFIX, tensors))
+
+
 def load_training_state(
         tensors: Mapping[str, torch.Tensor],
         model: nn.Module,
@@ -194,9 +212,7 @@ def load_training_state(
 ) -> None:
     """Restore what `training_state_tensors` packed into objects built by the same recipe, on the same device
     type, and into torch's generators."""
-    model.load_state_dict(take_prefix(MODEL_PREFIX, tensors))
-    if ema is not None:
-        ema.load_state_dict(take_prefix(EMA_PREFIX, tensors))
+    load_weights(tensors, model, ema)
     load_optimizer_tensors(optimizer, take_prefix(OPTIMIZER_PREFIX, tensors))
     rng = take_prefix(RNG_PREFIX, tensors)
     torch.set_rng_state(rng["cpu"])

@@ -20,7 +20,7 @@ The recipe (the defaults of `Recipe`), a strong setting for CIFAR ResNet-20 … 
 import math
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -29,7 +29,7 @@ from timm.utils import ModelEmaV3, unwrap_model
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import load_training_state, training_state_tensors
+from .checkpoint import load_training_state, load_weights, training_state_tensors
 from .cifar import IMAGE_SIZE
 from .datasets import DEFAULT_DATASET, Loader, Split, create_loader, get_dataset
 from .distributed import Ranks, all_reduce_sum
@@ -286,6 +286,12 @@ class Training:
         """Restore what `state_tensors` returned (the recipe and device type must be the same)."""
         load_training_state(tensors, self.model, self._ema_model, self.optimizer, self.generator, self.device)
 
+    def load_weights(self, tensors: Dict[str, torch.Tensor], data_seed: int) -> None:
+        """Continue from the model and EMA weights among checkpoint tensors (a model folder's run state), with the
+        optimizer's momentum at zero and the data generator seeded with ``data_seed``."""
+        load_weights(tensors, self.model, self._ema_model)
+        self.generator.manual_seed(data_seed)
+
     @property
     def _ema_model(self) -> Optional[nn.Module]:
         return self.ema.module if self.ema is not None else None
@@ -333,12 +339,17 @@ def build_training(
     return Training(recipe, device, model, ema, optimizer, generator, step, ranks)
 
 
+STOP_CHECK_STEPS = 50
+"""Steps between the checks of ``train_one_epoch``'s ``stop`` in a distributed run (each check is a collective)."""
+
+
 def train_one_epoch(
         training: Training,
         loader: Loader,
         epoch: int,
         progress: Optional[tqdm] = None,
-) -> Dict[str, float]:
+        stop: Optional[Callable[[int, int], bool]] = None,
+) -> Optional[Dict[str, float]]:
     """One pass over ``loader``, following the recipe's learning-rate schedule.
 
     Args:
@@ -346,10 +357,13 @@ def train_one_epoch(
         loader: Training batches (every epoch has ``len(loader)`` steps).
         epoch: Index of the epoch, from 0 (places the steps in the schedule).
         progress: Bar advanced by the images of each step.
+        stop: Called with (steps done, steps of the epoch) after each step (every `STOP_CHECK_STEPS` steps in a
+            distributed run, where any process's ``True`` stops all); ``True`` gives the epoch up.
 
     Returns:
         ``train_loss`` (mean over steps and processes), ``lr`` (of the last step), ``train_top1`` (percent, on
-        the augmented batches of all processes) and ``img_per_s`` (of all processes).
+        the augmented batches of all processes) and ``img_per_s`` (of all processes); ``None`` if ``stop`` gave
+        the epoch up (the model has then taken part of its steps).
     """
     steps = len(loader)
     loss_sum = torch.zeros((), device=training.device)
@@ -364,7 +378,19 @@ def train_one_epoch(
         correct += hits
         if progress is not None:
             progress.update(loader.batch_size)
+        if stop is not None and _stopped(stop, i + 1, steps, training):
+            return None
     loss_total, correct_total = all_reduce_sum(torch.stack([loss_sum.double(), correct.double()])).tolist()
     seen = steps * loader.batch_size  # global batches
     return dict(train_loss=loss_total / (steps * training.ranks.world_size), lr=lr,
                 train_top1=100. * correct_total / seen, img_per_s=seen / (time.perf_counter() - start))
+
+
+def _stopped(stop: Callable[[int, int], bool], done: int, steps: int, training: Training) -> bool:
+    """``stop(done, steps)``, agreed by every process of a distributed run every `STOP_CHECK_STEPS` steps."""
+    if training.ranks.world_size == 1:
+        return stop(done, steps)
+    if done % STOP_CHECK_STEPS and done != steps:
+        return False
+    flag = torch.tensor([float(stop(done, steps))], dtype=torch.float64, device=training.device)
+    return all_reduce_sum(flag).item() > 0

@@ -2,10 +2,11 @@
 
 `check_writable` lets ``train``, ``export`` and ``convert`` refuse an output path they could not write before they
 train or convert anything; `created_folders` lets a download or an export that fails leave no folder behind that
-it made.
+it made; `replace_folder` puts a complete folder in another's place.
 """
 import os
 import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Union
@@ -55,3 +56,21 @@ def created_folders(folder: Union[str, Path]) -> Iterator[Path]:
         if missing:
             shutil.rmtree(missing[-1], ignore_errors=True)  # the outermost folder created, with all inside it
         raise
+
+
+def replace_folder(staged: Path, folder: Path) -> None:
+    """Move the complete folder ``staged`` to ``folder``; an old ``folder`` is moved aside, then deleted, and
+    moved back if the move fails, so ``folder`` is always the old folder or the new one."""
+    if not folder.exists():
+        os.replace(staged, folder)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+    try:
+        os.replace(folder, old / folder.name)
+        try:
+            os.replace(staged, folder)
+        except BaseException:
+            os.replace(old / folder.name, folder)
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

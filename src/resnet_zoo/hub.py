@@ -11,7 +11,9 @@ A model folder is exactly one Hugging Face Hub model repo in timm's layout, so t
 * ``README.md``, the model card (`resnet_zoo.cards`): front matter for the Hub (``library_name: timm``, license,
   datasets, metrics), a table of accuracy, size, cost and training, the training command, and the SHA-256 of every
   weight file;
-* ``train_log.jsonl`` and ``training_curve.png`` when the training log is given.
+* ``train_log.jsonl`` and ``training_curve.png`` when the training log is given;
+* ``last-checkpoint/``, the state of the run in progress, when the folder keeps one (`resnet_zoo.run_state`); a
+  folder may hold that alone, before its run has shipped weights.
 """
 import dataclasses
 import inspect
@@ -22,7 +24,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -35,10 +36,12 @@ from safetensors.torch import save_file
 from timm.models import PretrainedCfg, filter_pretrained_cfg
 
 from . import __version__
+from .checkpoint import CHECKPOINT_FILE, load_checkpoint
 from .cards import CARD_NAME, CURVE_NAME, METRICS, count_macs, file_sha256, model_card, plot_training_curve, read_card
 from .errors import WeightsError, ZooError
-from .files import created_folders
+from .files import created_folders, replace_folder
 from .resnet import ResNet, check_model_name
+from .run_state import LAST_CHECKPOINT, RUN_FILES, check_run_state
 from .train_log import TRAIN_LOG_NAME, read_train_log
 from .weights import (
     HUB_CLIENT, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, check_state_dict,
@@ -82,6 +85,9 @@ def export(
         license_text: Optional[str] = None,
         epochs: Optional[Tuple[int, int]] = None,
         code: Optional[Sequence[Tuple[int, str]]] = None,
+        sittings: Optional[Sequence[Mapping[str, Any]]] = None,
+        initialisation: Optional[str] = None,
+        keep_run: bool = True,
 ) -> Path:
     """Write ``model`` as a Hub model folder ``out_dir`` (see the module docstring), replacing it atomically.
 
@@ -111,6 +117,10 @@ def export(
         epochs: ``(k, n)``: weights after epoch ``k`` of a run of ``n`` epochs; ``k < n`` marks them interim.
         code: ``(first epoch, commit)`` of each stretch of epochs 1 to ``k`` that one resnet_zoo commit trained
             (`resnet_zoo.run` records them); needs ``epochs``.
+        sittings: The sittings that trained the run (`resnet_zoo.run`), listed by the card.
+        initialisation: Where the trained weights started (random, or weights and their top-1), a row of the card.
+        keep_run: Keep the run state (`resnet_zoo.run_state.LAST_CHECKPOINT`) that ``out_dir`` holds; ``False``
+            drops it with the old weights.
 
     Returns:
         The folder written.
@@ -157,10 +167,13 @@ def export(
                 config, files, metadata, dataset=dataset, metrics=metrics, recipe=recipe, command=command,
                 wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
                 macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None,
-                source=source, source_top1=source_top1, license_text=license_text, epochs=epochs, code=code)
+                source=source, source_top1=source_top1, license_text=license_text, epochs=epochs, code=code,
+                sittings=sittings, initialisation=initialisation)
             _write_text(staged / CARD_NAME, card)
+            if keep_run and (out_dir / LAST_CHECKPOINT).is_dir():
+                shutil.copytree(out_dir / LAST_CHECKPOINT, staged / LAST_CHECKPOINT)
             verify(staged)
-            _replace_folder(staged, out_dir)
+            replace_folder(staged, out_dir)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
     return out_dir
@@ -229,7 +242,7 @@ def _check_card_numbers(wall_time_s: Optional[float], source_top1: Optional[floa
 
 def _is_export_file(name: str) -> bool:
     return name in (CONFIG_NAME, CARD_NAME, SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, TRAIN_LOG_NAME,
-                    CURVE_NAME) or bool(SHARD_NAME.fullmatch(name))
+                    CURVE_NAME, LAST_CHECKPOINT) or bool(SHARD_NAME.fullmatch(name))
 
 
 def _check_replaceable(out_dir: Path) -> None:
@@ -239,23 +252,6 @@ def _check_replaceable(out_dir: Path) -> None:
     if others:
         raise ZooError(f"refusing to replace {out_dir}: it holds {', '.join(others[:5])}, which an export "
                        f"folder does not (export writes one model folder, e.g. hub/<architecture>.<tag>)")
-
-
-def _replace_folder(staged: Path, out_dir: Path) -> None:
-    """Move the complete folder ``staged`` to ``out_dir``; an old ``out_dir`` is moved aside, then deleted."""
-    if not out_dir.exists():
-        os.replace(staged, out_dir)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-    try:
-        os.replace(out_dir, old / out_dir.name)
-        try:
-            os.replace(staged, out_dir)
-        except BaseException:
-            os.replace(old / out_dir.name, out_dir)
-            raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -428,19 +424,23 @@ def _check_files(folder: Path) -> List[Path]:
 
 
 def verify(folder: os.PathLike) -> Dict[str, Any]:
-    """Check a model folder: config, file list, checksums, metadata, and a strict load through timm.
+    """Check a model folder: config, file list, checksums, metadata, a strict load through timm, and the run it
+    keeps.
 
     Checks that ``config.json`` names a resnet_zoo architecture, that the folder holds only export files, that
     the SHA-256 of every weight file matches the model card and the card lists no others, that every weight
     file's header has `REQUIRED_METADATA` agreeing with the config (and metrics agreeing with the card's),
-    and that ``timm.create_model("local-dir:FOLDER", pretrained=True)`` loads every tensor strictly.
+    and that ``timm.create_model("local-dir:FOLDER", pretrained=True)`` loads every tensor strictly. A run state
+    (`resnet_zoo.run_state`) must be a run of the folder's model and tag whose model and EMA fit it and whose log
+    has its epochs; a folder that keeps a run may have no weights yet.
 
     Args:
         folder: The model folder.
 
     Returns:
         ``folder``, ``architecture``, ``tag``, ``num_classes``, ``num_params``, ``files`` (name -> SHA-256),
-        ``metrics`` (from the card; may be empty) and ``metadata`` (of the first weight file).
+        ``metrics`` (from the card; may be empty), ``metadata`` (of the first weight file; empty without weights)
+        and ``run`` (``epoch``, ``epochs`` and ``top1`` of the run it keeps, or ``None``).
 
     Raises:
         WeightsError: Naming the file at fault and what is wrong with it.
@@ -448,6 +448,8 @@ def verify(folder: os.PathLike) -> Dict[str, Any]:
     folder = Path(folder)
     if not folder.is_dir():
         raise WeightsError(f"{folder}: not a folder")
+    if not (folder / CONFIG_NAME).exists() and (folder / LAST_CHECKPOINT).exists():
+        return _verify_run_only(folder)
     config = read_config(folder)
     architecture, tag = config["architecture"], config["pretrained_cfg"]["tag"]
     files = _check_files(folder)
@@ -484,8 +486,40 @@ def verify(folder: os.PathLike) -> Dict[str, Any]:
     return {
         "folder": str(folder), "architecture": architecture, "tag": tag, "num_classes": config["num_classes"],
         "num_params": sum(p.numel() for p in model.parameters()), "files": hashes, "metrics": metrics,
-        "metadata": read_metadata(files[0]),
+        "metadata": read_metadata(files[0]), "run": _verify_run(folder, model, architecture, tag),
     }
+
+
+def _verify_run(folder: Path, model: torch.nn.Module, architecture: str, tag: str) -> Optional[Dict[str, Any]]:
+    """``epoch``, ``epochs`` and ``top1`` of the run that ``folder`` keeps for ``model``, once checked; ``None``
+    without one."""
+    run = folder / LAST_CHECKPOINT
+    if not run.exists():
+        return None
+    names = sorted(p.name for p in run.iterdir()) if run.is_dir() else []
+    if names != sorted(RUN_FILES):
+        raise WeightsError(f"{run}: must be a folder of {', '.join(sorted(RUN_FILES))}; holds {', '.join(names)}")
+    state = check_run_state(folder, {k: tuple(v.shape) for k, v in model.state_dict().items()}, architecture, tag)
+    try:
+        log = read_train_log(run / TRAIN_LOG_NAME)
+    except ZooError as e:
+        raise WeightsError(str(e)) from None
+    if log != state["history"]:
+        raise WeightsError(f"{run / TRAIN_LOG_NAME}: differs from the log of its checkpoint")
+    return {"epoch": state["epoch"], "epochs": state["recipe"]["epochs"], "top1": state["history"][-1]["test_top1"]}
+
+
+def _verify_run_only(folder: Path) -> Dict[str, Any]:
+    """`verify` of a model folder that keeps a run but has no weights yet: its only content is the run."""
+    others = sorted(p.name for p in folder.iterdir() if p.name != LAST_CHECKPOINT)
+    if others:
+        raise WeightsError(f"{folder}: holds {', '.join(others)} but no {CONFIG_NAME}")
+    state = load_checkpoint(folder / LAST_CHECKPOINT / CHECKPOINT_FILE)[1]
+    architecture, tag = state["recipe"]["model"], state.get("tag")
+    model = timm.create_model(architecture, num_classes=len(state.get("classes") or ()) or None, device="meta")
+    return {"folder": str(folder), "architecture": architecture, "tag": tag, "num_classes": model.num_classes,
+            "num_params": sum(p.numel() for p in model.parameters()), "files": {}, "metrics": {}, "metadata": {},
+            "run": _verify_run(folder, model, architecture, tag)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -494,7 +528,7 @@ def verify(folder: os.PathLike) -> Dict[str, Any]:
 def publish_files(folder: os.PathLike, repo_id: str) -> List[Path]:
     """Check that ``folder`` can be published as ``repo_id``; return the files an upload would send.
 
-    Besides `verify`, the card must hold ``top1`` and ``top5`` and the repo must be named
+    Besides `verify`, the card of weights must hold ``top1`` and ``top5`` and the repo must be named
     ``<org>/<architecture>.<tag>``, the name the registered pretrained cfgs point at.
 
     Raises:
@@ -503,13 +537,13 @@ def publish_files(folder: os.PathLike, repo_id: str) -> List[Path]:
     """
     info = verify(folder)
     missing = [k for k in ("top1", "top5") if k not in info["metrics"]]
-    if missing:
+    if missing and info["files"]:
         raise WeightsError(f"{Path(folder) / CARD_NAME}: has no {', '.join(missing)} metrics; export with metrics")
     name = f"{info['architecture']}.{info['tag']}"
     org, _, repo_name = repo_id.partition("/")
     if not org or repo_name != name:
         raise ZooError(f"repo id {repo_id!r} must be ORG/{name}, the folder's model and tag")
-    return sorted(Path(folder).iterdir())
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file())
 
 
 def publish(folder: os.PathLike, repo_id: str, *, private: bool = False) -> str:

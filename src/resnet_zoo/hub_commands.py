@@ -17,6 +17,7 @@ from .errors import ZooError
 from .factory import build_from_state_dict
 from .files import check_writable
 from .hub import export, publish, publish_files, verify
+from .run_state import LAST_CHECKPOINT
 
 KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
 """How a `--recipe` message names the JSON kind of a `resnet_zoo.engine.Recipe` field."""
@@ -143,6 +144,9 @@ def verify_command(args: argparse.Namespace) -> int:
           f"{metrics}")
     for name, digest in info["files"].items():
         print(f"  {name}  sha256 {digest}")
+    if info["run"] is not None:
+        run = info["run"]
+        print(f"  {LAST_CHECKPOINT}/: a run at epoch {run['epoch']} of {run['epochs']}, top-1 {run['top1']:.2f}%")
     return 0
 
 

@@ -8,9 +8,11 @@ from .datasets import DATASETS, DEFAULT_DATASET
 from .imagefolder import DEFAULT_WORKERS
 from .precision import PRECISIONS
 
-def add_model(parser: argparse.ArgumentParser, default: Optional[str] = None) -> None:
-    """``--model``, required unless it has a ``default``."""
-    parser.add_argument("--model", required=default is None, default=default, help="model name, e.g. cifar_resnet56")
+def add_model(parser: argparse.ArgumentParser, default: Optional[str] = None, required: Optional[bool] = None) -> None:
+    """``--model``, ``required`` (by default: unless it has a ``default``)."""
+    required = default is None if required is None else required
+    later = "" if required or default else " (required for a new run)"
+    parser.add_argument("--model", required=required, default=default, help=f"model name, e.g. cifar_resnet56{later}")
 
 
 def add_weights(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -23,12 +25,14 @@ def add_weights(parser: argparse.ArgumentParser, required: bool) -> None:
                               "file or a training checkpoint (its EMA weights)")
 
 
-def add_data(parser: argparse.ArgumentParser, image_folders: str) -> None:
+def add_data(parser: argparse.ArgumentParser, image_folders: str, unset: bool = False) -> None:
     """``--data``, ``--dataset`` and ``--download``; ``image_folders`` names the sub-folders an image folder tree
-    needs for the command (``"train/ and val/"``)."""
+    needs for the command (``"train/ and val/"``). With ``unset``, ``--dataset`` is ``None`` unless given (its help
+    still names the default), so that a command can tell what was given."""
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
                         help=f"folder holding cifar-10-batches-py/, cifar-100-python/ or (imagefolder) {image_folders}")
-    parser.add_argument("--dataset", choices=DATASETS, default=DEFAULT_DATASET, help="sets the number of classes too")
+    parser.add_argument("--dataset", choices=DATASETS, default=None if unset else DEFAULT_DATASET,
+                        help="sets the number of classes too" + (f" (default: {DEFAULT_DATASET})" if unset else ""))
     parser.add_argument("--download", action="store_true", help="fetch a CIFAR dataset with torchvision if missing")
 
 

@@ -1,14 +1,21 @@
-"""A training run: `train` takes a `Recipe` and `RunOptions` through every epoch to an exported model.
+"""A training run: `train` takes a `Recipe` and `RunOptions` through its epochs, or as many as a time budget
+allows, and keeps the run in its Hub model folder.
 
 The run folder ``OUT`` is made when the first epoch ends. Each epoch appends one JSON line to
-``OUT/train_log.jsonl`` (``epoch``, ``train_loss``, ``lr``, ``train_top1``,
-``test_top1``, ``test_top5``, ``test_loss``, ``img_per_s``, ``wall_s``) and replaces ``OUT/checkpoint.safetensors``
-atomically (model, EMA, optimizer and RNG states as tensors, see `resnet_zoo.checkpoint`; recipe, history, tag,
-classes, command, hardware and code as JSON metadata; ``code`` lists the resnet_zoo commit of each stretch of epochs,
-a resumed run adding one when its code differs). A resumed run continues a killed one from that checkpoint to the
-same final weights as an uninterrupted run. A NaN or infinite loss stops the run and leaves the last good
-checkpoint. At the end `export_run` exports the EMA model to ``OUT/MODEL.TAG``; while a run is unfinished it
-exports interim weights.
+``OUT/train_log.jsonl`` (`resnet_zoo.train_log.LOG_KEYS`) and replaces ``OUT/checkpoint.safetensors`` atomically
+(model, EMA, optimizer and RNG states as tensors, see `resnet_zoo.checkpoint`; recipe, history, tag, classes,
+command and sittings as JSON metadata). ``--resume`` continues a killed run from that checkpoint to the same final
+weights as an uninterrupted run. A NaN or infinite loss stops the run and leaves the last good checkpoint.
+
+Each epoch also replaces the run state in the run's model folder (``--hub-folder``, by default ``OUT/MODEL.TAG``;
+see `resnet_zoo.run_state`): the model, its EMA and the run's state, which ``--resume FOLDER`` (or
+``hf-hub:ORG/NAME``) continues on any machine, in a new run folder. Every process that trains a stretch of the run
+is a *sitting*; the state lists them (epochs, hardware, precision, resnet_zoo commit, wall time, how it started)
+and the model card shows them. When the schedule ends, the EMA model is exported into the model folder
+(`export_run`) if the folder holds no weights yet or the run scores higher than its weights on the full test set;
+the run state then goes. Otherwise the weights stay, and so does the finished run's state.
+
+With a time budget (`resnet_zoo.budget`) a sitting stops at the last epoch boundary that fits, its state kept.
 
 Started by ``torchrun``, every process trains its part of each batch under DistributedDataParallel (NCCL on
 GPUs, gloo on the CPU; see `resnet_zoo.distributed`); the recipe's batch size is the global batch, so the
@@ -22,22 +29,33 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from tqdm import tqdm
 
-from .checkpoint import CHECKPOINT_FILE, eval_weights, load_checkpoint, save_checkpoint
-from .datasets import create_dataset, default_tag
+from .budget import Budget, BudgetTooShort, format_duration
+from .cards import read_card
+from .checkpoint import (
+    CHECKPOINT_FILE, MODEL_PREFIX, add_prefix, eval_weights, load_checkpoint, read_state, save_checkpoint,
+)
+from .datasets import Loader, create_dataset, default_tag
 from .distributed import Ranks, barrier, broadcast_buffers, destroy_process_group, init_process_group
-from .engine import Recipe, build_training, train_one_epoch
+from .engine import Recipe, Training, build_training, train_one_epoch
 from .errors import ZooError
 from .factory import create_model_for, resolve_device
 from .files import check_writable
-from .hub import check_tag, export, git_commit
+from .grow import initial_weights
+from .hub import CONFIG_NAME, check_tag, export, git_commit, read_config
 from .imagefolder import DEFAULT_WORKERS, check_workers
 from .precision import fast_bf16
+from .run_state import data_seed, is_hub_id, read_run_state, run_state_file, run_state_path, save_run_state
 from .train_log import TRAIN_LOG_NAME, append_train_log, write_train_log
+
+SITTING_FIELDS = ("precision",)
+"""Recipe fields that may change from one sitting to the next: they decide how fast a run computes, not what."""
+
+State = Dict[str, Any]
 
 
 class TrainingDiverged(ZooError):
@@ -50,48 +68,124 @@ class RunOptions:
 
     Attributes:
         data: Folder holding the dataset (see `resnet_zoo.datasets.create_dataset`).
-        out: Run folder (``None``: ``runs/MODEL.TAG``).
-        tag: Pretrained tag of the export (``None``: `resnet_zoo.datasets.default_tag` of the dataset).
-        resume: Continue the run in ``out`` from its checkpoint.
+        out: Run folder (``None``: ``runs/MODEL.TAG``, or the run folder ``resume`` names).
+        tag: Pretrained tag of the export (``None``: `resnet_zoo.datasets.default_tag` of the dataset, or the tag
+            of the run that ``resume`` continues).
+        resume: ``True`` continues the run in ``out`` from its checkpoint, exactly; a path continues the run kept
+            in that model folder (or, ``hf-hub:ORG/NAME[@REVISION]``, Hub repo), or a run folder exactly.
         download: Fetch a CIFAR dataset with torchvision if it is missing.
         device: Where to train (``None``: CUDA if available, else the CPU); under ``torchrun`` a CUDA device
             means ``cuda:LOCAL_RANK``.
         compile: Compile the step (``None``: on CUDA only).
         workers: Image decoding processes per process, for an image folder.
+        hub_folder: The run's model folder, which keeps its state and receives its weights (``None``: the folder
+            ``resume`` names, else ``OUT/MODEL.TAG``).
+        time_budget: Seconds this sitting may take; it stops at the last epoch boundary that fits.
+        init: Weights a new run starts from (`resnet_zoo.grow.initial_weights`): registered weights
+            (``cifar_resnet56.rz_cifar10``), a model folder or ``hf-hub:ORG/NAME``, of the run's architecture or a
+            shallower CIFAR ResNet (``None``: the recipe's random initialisation).
 
     Raises:
-        ZooError: If ``tag`` is not a pretrained tag or ``workers`` is negative.
+        ZooError: If ``tag`` is not a pretrained tag, ``workers`` is negative, ``time_budget`` not above 0, or
+            ``init`` is given to a run that ``resume`` continues.
     """
 
     data: Path
     out: Optional[Path] = None
     tag: Optional[str] = None
-    resume: bool = False
+    resume: Union[bool, str, Path] = False
     download: bool = False
     device: Optional[torch.device] = None
     compile: Optional[bool] = None
     workers: int = DEFAULT_WORKERS
+    hub_folder: Optional[Path] = None
+    time_budget: Optional[float] = None
+    init: Optional[str] = None
 
     def __post_init__(self):
         if self.tag is not None:
             check_tag(self.tag)
         check_workers(self.workers)
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ZooError(f"--time-budget must be above zero, got {self.time_budget} s")
+        if self.init is not None and self.resume is not False:
+            raise ZooError("--init starts a new run from weights; --resume continues one with its own")
+        run_folder = self._resumed_run_folder
+        if run_folder is not None and self.out is not None and Path(self.out) != run_folder:
+            raise ZooError(f"--resume {run_folder} is a run folder, which continues in place; drop --out {self.out}")
+
+    @property
+    def _resumed_run_folder(self) -> Optional[Path]:
+        """The run folder that ``resume`` names, if it names one."""
+        if isinstance(self.resume, bool) or is_hub_id(str(self.resume)):
+            return None
+        return Path(self.resume) if (Path(self.resume) / CHECKPOINT_FILE).is_file() else None
+
+    @property
+    def exact(self) -> bool:
+        """Whether the run continues a run folder's checkpoint exactly (optimizer and generators included)."""
+        return self.resume is True or self._resumed_run_folder is not None
+
+    @property
+    def continues(self) -> Optional[str]:
+        """The model folder or Hub repo whose run state this run continues, or ``None``."""
+        return None if isinstance(self.resume, bool) or self.exact else str(self.resume)
 
     def folder(self, recipe: Recipe) -> Path:
-        """The run folder: ``out``, or ``runs/MODEL.TAG``."""
-        return self.out or Path("runs") / f"{recipe.model}.{self.tag or default_tag(recipe.dataset)}"
+        """The run folder: ``out``, the run folder ``resume`` names, or ``runs/MODEL.TAG``."""
+        return self.out or self._resumed_run_folder or Path("runs") / model_folder_name(
+            recipe.model, self.tag or default_tag(recipe.dataset))
+
+    def model_folder(self, recipe: Recipe, tag: str) -> Path:
+        """The run's model folder: ``hub_folder``, the local folder whose run it continues, or ``OUT/MODEL.TAG``."""
+        if self.hub_folder is not None:
+            return Path(self.hub_folder)
+        if self.continues is not None and not is_hub_id(self.continues):
+            return Path(self.continues)
+        return self.folder(recipe) / model_folder_name(recipe.model, tag)
 
 
-def train(recipe: Recipe, options: RunOptions) -> Path:
-    """Train ``recipe`` (or resume it), checkpoint and log every epoch, then export the evaluated model.
+@dataclass(frozen=True)
+class RunResult:
+    """What a sitting of `train` leaves.
+
+    Attributes:
+        folder: The run's model folder.
+        epoch: Epochs of the schedule done.
+        epochs: Epochs of the schedule.
+        top1: The top-1 (%) of the evaluated model after the last epoch done.
+        exported: Whether this sitting exported the run's weights into ``folder``.
+        continue_with: The command that continues the run (while it is unfinished).
+    """
+
+    folder: Path
+    epoch: int
+    epochs: int
+    top1: float
+    exported: bool
+    continue_with: str
+
+    @property
+    def finished(self) -> bool:
+        """Whether the schedule is done."""
+        return self.epoch == self.epochs
+
+
+def model_folder_name(model: str, tag: str) -> str:
+    """The name of the model folder (and Hub repo) of weights ``tag`` of ``model``: ``MODEL.TAG``."""
+    return f"{model}.{tag}"
+
+
+def train(recipe: Recipe, options: RunOptions) -> RunResult:
+    """Train ``recipe`` (or continue it) for its epochs or as many as ``options.time_budget`` allows, checkpoint and
+    log every epoch, keep the run's state in its model folder, and when the schedule ends export the evaluated
+    model there (if it scores higher than the weights already there).
 
     Under ``torchrun`` every process calls it with the same arguments; they train together and rank 0 writes.
 
-    Returns:
-        The exported Hub model folder, ``OUT/MODEL.TAG``.
-
     Raises:
-        ZooError: For bad options or data, a run folder that holds another run, or a diverged loss
+        ZooError: For bad options or data, a run folder that holds another run, a run state of another recipe, a
+            time budget too short for one epoch (`resnet_zoo.budget.BudgetTooShort`), or a diverged loss
             (`TrainingDiverged`).
     """
     start = time.perf_counter()
@@ -114,32 +208,104 @@ def command_line(recipe: Recipe, data: Path, out: Path, tag: Optional[str] = Non
     return shlex.join(words)
 
 
-def _resume(checkpoint: Path, recipe: Recipe, device: torch.device) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
-    """Tensors and state of ``checkpoint``, after checking that it continues ``recipe`` on this kind of device."""
-    if not checkpoint.is_file():
-        raise ZooError(f"--resume: there is no {checkpoint} to resume from")
-    tensors, state = load_checkpoint(checkpoint)
-    saved = asdict(_saved_recipe(state))
-    changed = [f"--{k.replace('_', '-')} {saved[k]} (checkpoint) vs {v} (now)"
-               for k, v in asdict(recipe).items() if saved[k] != v]
+def resumed_recipe(options: RunOptions, recipe: Optional[Recipe] = None) -> Optional[Recipe]:
+    """The recipe of the run that ``options.resume`` continues, as its state records it; ``None`` for a new run,
+    or a run folder without a checkpoint (`train` says so). ``recipe`` names the model and dataset of the default
+    run folder ``runs/MODEL.TAG``.
+
+    Raises:
+        ZooError: If a model folder or Hub repo to continue holds no run state.
+    """
+    if options.continues is not None:
+        return saved_recipe(read_state(run_state_path(options.continues)))
+    if not options.exact or recipe is None and options.out is None and options.resume is True:
+        return None
+    checkpoint = options.folder(recipe) / CHECKPOINT_FILE
+    return saved_recipe(read_state(checkpoint)) if checkpoint.is_file() else None
+
+
+def _changed(recipe: Recipe, state: State) -> List[str]:
+    """The recipe options of ``recipe`` that differ from the run ``state`` records, sitting options aside."""
+    saved = asdict(saved_recipe(state))
+    return [f"--{k.replace('_', '-')} {saved[k]} (run) vs {v} (now)" for k, v in asdict(recipe).items()
+            if saved[k] != v and k not in SITTING_FIELDS]
+
+
+def _resumed(recipe: Recipe, options: RunOptions, checkpoint: Path,
+             device: torch.device) -> Optional[Tuple[Dict[str, torch.Tensor], State, str]]:
+    """The tensors and state that the run continues, and how it starts (``"exact"``: a run folder's checkpoint;
+    ``"hub"``: a model folder's run state), after checking that they continue ``recipe``; ``None`` for a new run."""
+    if options.exact:
+        if not checkpoint.is_file():
+            raise ZooError(f"--resume: there is no {checkpoint} to resume from")
+        tensors, state = load_checkpoint(checkpoint)
+        source, how = checkpoint, "exact"
+        if state["device_type"] != device.type:
+            raise ZooError(f"--resume: {checkpoint} was written on {state['device_type']}; resume it on "
+                           f"{state['device_type']}, not {device.type}")
+    elif options.continues is not None:
+        source, how = options.continues, "hub"
+        tensors, state = read_run_state(source)
+    else:
+        return None
+    changed = _changed(recipe, state)
     if changed:
-        raise ZooError(f"--resume: {checkpoint} was written by another recipe: {'; '.join(changed)}")
-    if state["device_type"] != device.type:
-        raise ZooError(f"--resume: {checkpoint} was written on {state['device_type']}; resume it on "
-                       f"{state['device_type']}, not {device.type}")
-    return tensors, state
+        raise ZooError(f"--resume: {source} was written by another recipe: {'; '.join(changed)}")
+    tag = state.get("tag") or default_tag(recipe.dataset)
+    if options.tag is not None and options.tag != tag:
+        raise ZooError(f"--resume: {source} is a run of tag {tag}, not --tag {options.tag}")
+    if how == "hub" and len(state["history"]) >= recipe.epochs:  # a finished run folder still exports
+        raise ZooError(f"--resume: the run in {source} is finished (epoch {recipe.epochs} of {recipe.epochs}); "
+                       f"start a new cycle from its weights with --init")
+    return tensors, state, how
 
 
-def _saved_recipe(state: Dict[str, Any]) -> Recipe:
+def saved_recipe(state: State) -> Recipe:
     """The recipe a checkpoint's ``state`` records; options added since it was written take their defaults."""
     return Recipe(**({f.name: f.default for f in fields(Recipe)} | state["recipe"]))
 
 
-def _code(code: List[List[Any]], first_epoch: int) -> List[List[Any]]:
-    """A run's ``code`` state, ``[first epoch, commit]`` per stretch, with this process's commit from
-    ``first_epoch`` on unless it is the last one's."""
-    commit = git_commit(Path(__file__))
-    return code if code and code[-1][1] == commit else [*code, [first_epoch, commit]]
+def _check_model_folder(folder: Path, recipe: Recipe, tag: str, continued: Optional[State]) -> None:
+    """``folder`` may keep this run: its weights, if any, are of ``recipe.model`` and ``tag``, and its run state, if
+    any, is this run's (the one ``continued`` continues)."""
+    name = model_folder_name(recipe.model, tag)
+    if (folder / CONFIG_NAME).is_file():
+        cfg = read_config(folder)
+        held = model_folder_name(cfg["architecture"], cfg["pretrained_cfg"]["tag"])
+        if held != name:
+            raise ZooError(f"--hub-folder {folder} holds the weights {held}, not {name}")
+    if not run_state_file(folder).is_file():
+        return
+    state = load_checkpoint(run_state_file(folder))[1]
+    if continued is None:
+        raise ZooError(f"--hub-folder {folder} already keeps a run (epoch {state['epoch']} of "
+                       f"{state['recipe']['epochs']}): continue it with --resume {folder}, or choose another folder")
+    if _changed(saved_recipe(state), continued) or state["history"][:1] != continued["history"][:1]:
+        raise ZooError(f"--hub-folder {folder} keeps another run than the one resumed; choose another folder")
+
+
+def _sittings(state: State) -> List[State]:
+    """The sittings a run ``state`` records; for a state of before sittings, its ``code`` stretches with the one
+    ``hardware`` it names and the wall times of its log."""
+    if "sittings" in state:
+        return list(state["sittings"])
+    history, code = state["history"], state.get("code") or []
+    ends = [first - 1 for first, _ in code[1:]] + [len(history)]
+    precision = saved_recipe(state).precision
+    return [dict(first_epoch=first, last_epoch=last, hardware=state.get("hardware") or "not recorded",
+                 precision=precision, commit=commit,
+                 wall_s=history[last - 1]["wall_s"] - (history[first - 2]["wall_s"] if first > 1 else 0.),
+                 start="new" if first == 1 else "exact")
+            for (first, commit), last in zip(code, ends)]
+
+
+def _code(sittings: List[State]) -> List[List[Any]]:
+    """``[first epoch, commit]`` of each stretch of sittings that one resnet_zoo commit trained."""
+    code: List[List[Any]] = []
+    for sitting in sittings:
+        if not code or code[-1][1] != sitting["commit"]:
+            code.append([sitting["first_epoch"], sitting["commit"]])
+    return code
 
 
 def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
@@ -150,16 +316,17 @@ def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
                                f"Last good checkpoint: {kept}")
 
 
-def export_run(out: Path, folder: Optional[Path] = None) -> Path:
+def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True) -> Path:
     """Export the evaluated weights (the EMA's, if the recipe keeps one) of the run in ``out`` at its checkpoint.
 
     `train` calls it when the run ends; called while a run is unfinished, it exports interim weights, and the card
-    says after which epoch of how many they are. The card records the run's command, log, wall time and the
-    hardware of the process that wrote the checkpoint.
+    says after which epoch of how many they are. The card records the run's command, log, wall time, and the
+    hardware, precision and code of each sitting.
 
     Args:
         out: The run folder (``--out``).
         folder: The model folder to write (default: ``OUT/MODEL.TAG``, where `train` exports).
+        keep_run: Keep the run state that ``folder`` holds (`resnet_zoo.hub.export`).
 
     Returns:
         The folder written.
@@ -168,8 +335,9 @@ def export_run(out: Path, folder: Optional[Path] = None) -> Path:
         WeightsError: If ``out`` holds no training checkpoint.
     """
     tensors, state = load_checkpoint(out / CHECKPOINT_FILE)
-    recipe = _saved_recipe(state)
+    recipe = saved_recipe(state)
     history, tag = state["history"], state.get("tag") or default_tag(recipe.dataset)
+    sittings = _sittings(state)
     # a new model of the registered kind (plain BatchNorm, float32, on the CPU) with the evaluated weights
     model = create_model_for(recipe.model, recipe.dataset, classes=state.get("classes"))
     model.load_state_dict(eval_weights(tensors))
@@ -178,10 +346,26 @@ def export_run(out: Path, folder: Optional[Path] = None) -> Path:
         log = Path(tmp) / TRAIN_LOG_NAME
         write_train_log(log, history)  # the checkpoint's epochs, not lines a killed run wrote after it
         return export(
-            model, folder or out / f"{recipe.model}.{tag}", tag=tag, dataset=recipe.dataset,
+            model, folder or out / model_folder_name(recipe.model, tag), tag=tag, dataset=recipe.dataset,
             metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
             recipe=asdict(recipe), command=state.get("command"), train_log=log, wall_time_s=final["wall_s"],
-            hardware=state.get("hardware"), epochs=(state["epoch"], recipe.epochs), code=state.get("code"))
+            hardware="; ".join(dict.fromkeys(s["hardware"] for s in sittings)) or state.get("hardware"),
+            epochs=(state["epoch"], recipe.epochs), code=_code(sittings) or None, sittings=sittings or None,
+            initialisation=_initialisation(state), keep_run=keep_run)
+
+
+def _initialisation(state: State) -> Optional[str]:
+    """Where a run's weights started, as its card says (``None`` for a state of before sittings)."""
+    if state.get("init"):
+        return f"{state['init']['weights']}; top-1 {state['init']['top1']:.2f}% before training"
+    return f"random (seed {saved_recipe(state).seed})" if "sittings" in state else None
+
+
+def _shipped_top1(folder: Path) -> Optional[float]:
+    """The top-1 of the weights a model folder ships, as its card says (``None`` without weights or a top-1)."""
+    if not (folder / CONFIG_NAME).is_file():
+        return None
+    return read_card(folder / "README.md").metrics.get("top1")
 
 
 def hardware(device: torch.device, world_size: int = 1) -> str:
@@ -203,14 +387,18 @@ def _cpu_model() -> str:
         return platform.processor() or "unknown model"
 
 
-def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> Path:
+def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> RunResult:
     ranks.local_batch_size(recipe.batch_size)  # the global batch splits evenly across the processes
-    tag = options.tag or default_tag(recipe.dataset)
     out = check_writable(options.folder(recipe), "--out")
     checkpoint, log = out / CHECKPOINT_FILE, out / TRAIN_LOG_NAME
-    resumed = _resume(checkpoint, recipe, device) if options.resume else None
+    resumed = _resumed(recipe, options, checkpoint, device)
     if resumed is None and checkpoint.exists():
         raise ZooError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+    continued = resumed[1] if resumed is not None else None
+    tag = continued.get("tag") if continued and continued.get("tag") else options.tag or default_tag(recipe.dataset)
+    hub = check_writable(options.model_folder(recipe, tag), "--hub-folder")
+    _check_model_folder(hub, recipe, tag, continued)
+    budget = Budget(options.time_budget, start) if options.time_budget is not None else None
 
     train_split = create_dataset(recipe.dataset, options.data, "train", recipe.subset, download=options.download)
     test_split = create_dataset(recipe.dataset, options.data, "test", recipe.test_subset)
@@ -222,44 +410,100 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
     train_loader, test_loader = training.loaders(train_split, test_split, workers=options.workers)
 
     history: List[Dict[str, Any]] = []
+    sittings: List[State] = []
+    how, init = "new", None
     if resumed is not None:
-        tensors, state = resumed
-        training.load_state_tensors(tensors)
-        history = state["history"]
-    if ranks.is_main and resumed is not None:
+        tensors, state, how = resumed
+        history, sittings, init = list(state["history"]), _sittings(state), state.get("init")
+        if how == "exact":
+            training.load_state_tensors(tensors)
+        else:
+            training.load_weights(tensors, data_seed(recipe.seed, len(history)))
+    elif options.init is not None:
+        init = _start_from(training, options.init, test_loader)
+        if ranks.is_main:
+            print(f"starting from {init['weights']}: top-1 {init['top1']:.2f}% before training", flush=True)
+    if ranks.is_main and how == "exact":
         write_train_log(log, history)  # drops lines of epochs after the checkpoint
     previous_wall = history[-1]["wall_s"] if history else 0.
-    code = _code(resumed[1].get("code", []) if resumed is not None else [], len(history) + 1)
-    command, run_hardware = command_line(recipe, options.data, out, options.tag), hardware(device, ranks.world_size)
+    command = (continued or {}).get("command") or command_line(recipe, options.data, out, options.tag)
+    sitting = dict(first_epoch=len(history) + 1, last_epoch=len(history), hardware=hardware(device, ranks.world_size),
+                   precision=recipe.precision, commit=git_commit(Path(__file__)), wall_s=0., start=how)
+    continue_with = shlex.join(["resnet-zoo", "train", "--resume", str(hub), "--data", "DATA", "--out", "OUT",
+                                *(["--time-budget", "DURATION"] if budget else [])])
 
     per_epoch = len(train_loader) * recipe.batch_size
     with tqdm(total=recipe.epochs * per_epoch, initial=len(history) * per_epoch, unit="img", unit_scale=True,
               dynamic_ncols=True, disable=None if ranks.is_main else True) as progress:
         for epoch in range(len(history), recipe.epochs):
+            if budget is not None:
+                if not budget.next_epoch_fits():
+                    break
+                budget.start_epoch()
             progress.set_description(f"epoch {epoch + 1}/{recipe.epochs}")
-            trained = train_one_epoch(training, train_loader, epoch, progress)
+            trained = train_one_epoch(training, train_loader, epoch, progress, budget.stop if budget else None)
+            if trained is None:
+                if sitting["last_epoch"] < sitting["first_epoch"]:
+                    raise BudgetTooShort(
+                        f"--time-budget {format_duration(budget.seconds)} is too short for one epoch here: epoch "
+                        f"{epoch + 1} with its evaluation would take about {format_duration(budget.projection)}; "
+                        f"nothing was written")
+                break
+            trained_at = time.perf_counter()
             broadcast_buffers(training.eval_model)  # rank 0's BatchNorm statistics, the ones checkpointed
             tested = training.evaluate(test_loader)
+            now = time.perf_counter()
             record = dict(
                 epoch=epoch + 1, train_loss=trained["train_loss"], lr=trained["lr"],
                 train_top1=trained["train_top1"], test_top1=tested.top1, test_top5=tested.top5,
-                test_loss=tested.loss, img_per_s=trained["img_per_s"],
-                wall_s=previous_wall + time.perf_counter() - start)
+                test_loss=tested.loss, img_per_s=trained["img_per_s"], wall_s=previous_wall + now - start)
             _check_finite(record, checkpoint)
             history.append(record)
+            sitting.update(last_epoch=epoch + 1, wall_s=now - start)
             if ranks.is_main:
-                out.mkdir(parents=True, exist_ok=True)  # a new run's folder, once it has an epoch to hold
-                save_checkpoint(checkpoint, training.state_tensors(), dict(
+                _save(training, out, hub, dict(
                     epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history, tag=tag,
-                    classes=list(train_split.classes), command=command, hardware=run_hardware, code=code))
-                if len(history) == 1:  # a new run: no lines of an older one
-                    write_train_log(log, history)
-                else:
-                    append_train_log(log, record)
+                    classes=list(train_split.classes), command=command, sittings=[*sittings, sitting],
+                    **({"init": init} if init else {})),
+                    continue_with)
                 progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "
                                f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
-    folder = out / f"{recipe.model}.{tag}"
-    if ranks.is_main:
-        export_run(out, folder)
+            if budget is not None:
+                budget.end_epoch(trained_at)
+    exported = False
+    if len(history) == recipe.epochs and ranks.is_main:
+        exported = _finish(out, hub, recipe, history[-1])
     barrier()  # the export exists when any process returns
-    return folder
+    top1 = history[-1]["test_top1"] if history else float("nan")
+    return RunResult(hub, len(history), recipe.epochs, top1, exported, continue_with)
+
+
+def _start_from(training: Training, source: str, test_loader: Loader) -> State:
+    """Load the weights of ``--init`` into the model and its EMA; returns what the state records of them: the
+    weights (`resnet_zoo.grow.InitialWeights.describe`) and their test top-1 before any training."""
+    weights = initial_weights(source, training.model)
+    training.load_weights(add_prefix(MODEL_PREFIX, weights.state_dict), data_seed(training.recipe.seed, 0))
+    return dict(weights=weights.describe(), top1=training.evaluate(test_loader).top1)
+
+
+def _save(training: Training, out: Path, hub: Path, state: State, continue_with: str) -> None:
+    """Checkpoint an epoch: the whole training state in the run folder, the run state in its model folder."""
+    out.mkdir(parents=True, exist_ok=True)  # a new run's folder, once it has an epoch to hold
+    tensors = training.state_tensors()
+    save_checkpoint(out / CHECKPOINT_FILE, tensors, state)
+    sitting = state["sittings"][-1]
+    if sitting["first_epoch"] == state["epoch"] and sitting["start"] != "exact":
+        write_train_log(out / TRAIN_LOG_NAME, state["history"])  # a new run folder: no lines of an older run
+    else:
+        append_train_log(out / TRAIN_LOG_NAME, state["history"][-1])
+    save_run_state(hub, tensors, state, continue_with)
+
+
+def _finish(out: Path, hub: Path, recipe: Recipe, final: Mapping[str, Any]) -> bool:
+    """Export the finished run into its model folder, dropping its run state, unless the folder ships weights that
+    it does not beat on the full test set; returns whether it exported."""
+    shipped = _shipped_top1(hub)
+    if shipped is not None and (recipe.test_subset is not None or final["test_top1"] <= shipped):
+        return False
+    export_run(out, hub, keep_run=False)
+    return True

@@ -1,0 +1,108 @@
+"""Time budgets of training sittings: ``--time-budget 2h20m`` read, and the clock that decides whether an epoch
+still fits.
+
+A sitting with a `Budget` starts an epoch only if its slowest whole epoch so far (training, evaluation and
+checkpoints) still fits, and gives up an epoch it has started as soon as the steps' pace says that the epoch and
+its evaluation would end past the deadline; the state of the last finished epoch stays, so the sitting never
+overruns.
+"""
+import re
+import time
+from typing import Callable, List, Optional
+
+from .errors import ZooError
+
+DURATION = re.compile(r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?:in)?)?(?:(?P<s>\d+(?:\.\d+)?)s)?")
+"""A duration such as ``2h20m``, ``90m``, ``1.5h`` or ``45s``."""
+
+WARMUP_STEPS = 3
+"""Steps whose pace does not count in an epoch's projection (the first steps build kernels and caches)."""
+FIRST_TAIL = 0.25
+"""Before an evaluation has been timed, the time kept for it and the checkpoints, as a fraction of the epoch's
+training pass (a test split of a fifth of the train images, forward only, needs far less)."""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of ``text``: hours, minutes and seconds (``2h20m``, ``90m``, ``45s``) or a plain number of seconds.
+
+    Raises:
+        ZooError: If ``text`` is not such a duration, or not above zero.
+    """
+    text = str(text).strip().lower().replace(" ", "")
+    match = DURATION.fullmatch(text)
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        seconds = float(text)
+    elif text and match:
+        seconds = sum(float(match[unit] or 0) * factor for unit, factor in (("h", 3600), ("m", 60), ("s", 1)))
+    else:
+        raise ZooError(f"--time-budget {text!r} is not a duration: give hours, minutes and seconds, e.g. 2h20m, 90m "
+                       f"or 45s")
+    if seconds <= 0:
+        raise ZooError(f"--time-budget {text!r} must be above zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``1 h 02 min (3725 s)``."""
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours} h {rest // 60:02d} min ({seconds:.0f} s)"
+
+
+class BudgetTooShort(ZooError):
+    """Not even one epoch fits in the time budget."""
+
+
+class Budget:
+    """The time budget of one sitting, counted from ``start``.
+
+    Args:
+        seconds: The budget.
+        start: When the sitting started, on ``clock`` (default: now).
+        clock: Seconds of a monotonic clock.
+    """
+
+    def __init__(self, seconds: float, start: Optional[float] = None, clock: Callable[[], float] = time.perf_counter):
+        self.seconds = seconds
+        self.clock = clock
+        self.deadline = (clock() if start is None else start) + seconds
+        self.epochs: List[float] = []  # whole epochs of this sitting, training to checkpoint
+        self.tails: List[float] = []  # evaluation and checkpoints after an epoch's training pass
+        self._epoch_start = self._base_time = 0.
+        self._base_steps = 0
+        self.projection = 0.
+        """The last projection of the epoch in progress (seconds), as `stop` made it."""
+
+    def next_epoch_fits(self) -> bool:
+        """Whether the slowest whole epoch of this sitting so far still fits (before the first: it may)."""
+        return not self.epochs or self.clock() + max(self.epochs) <= self.deadline
+
+    def start_epoch(self) -> None:
+        """Mark the start of an epoch's training pass."""
+        self._epoch_start = self._base_time = self.clock()
+        self._base_steps = 0
+
+    def projected_epoch(self, done: int, total: int) -> float:
+        """Seconds the whole epoch will take, projected from the pace of its first ``done`` of ``total`` steps
+        (past the first `WARMUP_STEPS`, once there are more) and the time its evaluation took before."""
+        now = self.clock()
+        timed = done - self._base_steps
+        pace = (now - self._base_time) / timed if timed > 0 else (now - self._epoch_start) / max(done, 1)
+        training = now - self._epoch_start + pace * (total - done)
+        return training + (max(self.tails) if self.tails else FIRST_TAIL * training)
+
+    def stop(self, done: int, total: int) -> bool:
+        """Whether to give up the epoch after ``done`` of its ``total`` steps because it would end past the
+        deadline (during the first `WARMUP_STEPS` only once the deadline has passed)."""
+        warming_up = total > 2 * WARMUP_STEPS and done <= WARMUP_STEPS
+        self.projection = self.projected_epoch(done, total)
+        if warming_up and done == WARMUP_STEPS:
+            self._base_time, self._base_steps = self.clock(), done
+        if warming_up:
+            return self.clock() > self.deadline
+        return self._epoch_start + self.projection > self.deadline
+
+    def end_epoch(self, training_end: float) -> None:
+        """Record the epoch that started at `start_epoch`, its training pass having ended at ``training_end``."""
+        now = self.clock()
+        self.epochs.append(now - self._epoch_start)
+        self.tails.append(now - training_end)
