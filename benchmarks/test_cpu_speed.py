@@ -4,7 +4,8 @@
   fed by a torchvision DataLoader (RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor, Normalize on PIL
   images, one worker per core), Nesterov SGD: the training scripts of the peers' CIFAR ResNets;
 * training, ``recipe``: `resnet_zoo.engine.train_one_epoch` at the recipe's defaults for this CPU (precision
-  ``auto``, channels_last, batch 512, EMA, augmentation on the device); a call is a whole epoch;
+  ``auto`` as ``resnet-zoo train`` chooses it, by `resnet_zoo.probe` on a CPU with native bf16 but no AMX,
+  channels_last, batch 512, EMA, augmentation on the device); a call is a whole epoch;
 * training, ``step``: the same recipe's bare step (`resnet_zoo.engine.TrainStep`) over the same batches, made
   beforehand: what the loop's own work (augmentation, EMA, schedule, logging) is measured against;
 * inference, ``reference``: the zoo model as loaded, eager fp32, batch 256; ``fast``: the same model through
@@ -31,7 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.engine import Recipe, build_training, train_one_epoch
-from resnet_zoo.precision import inference_model, resolve_precision
+from resnet_zoo.precision import inference_model
+from resnet_zoo.probe import choose_precision
 from resnet_zoo.resnet import CIFAR_DEPTHS
 
 MODELS = ("cifar_resnet20", "cifar_resnet56")
@@ -89,7 +91,8 @@ def reference_training(model: str, split: CifarSplit, smoke: bool) -> Callable[[
 def _recipe(model: str, split: CifarSplit, smoke: bool):
     """The recipe's training state and train loader over ``split`` (at batch 8 in the smoke run)."""
     batch = dict(batch_size=8) if smoke else {}
-    training = build_training(Recipe(model=model, precision=resolve_precision("auto", CPU), **batch), CPU)
+    precision = choose_precision("auto", CPU, model)[0]  # as `resnet-zoo train` chooses it, by a probe where need be
+    training = build_training(Recipe(model=model, precision=precision, **batch), CPU)
     return training, training.loaders(split, split)[0]
 
 

@@ -92,12 +92,19 @@ def test_default_warmup_adapts_to_short_runs():
     assert Recipe(epochs=3, warmup_epochs=2).warmup_epochs == 2
 
 
-def test_precision_auto_is_resolved_for_the_device(monkeypatch):
-    for native in (False, True):
-        monkeypatch.setattr("resnet_zoo.train.resolve_precision",
-                            lambda p, device: ("bf16" if native else "fp32") if p == "auto" else p)
-        assert parsed_recipe().precision == ("bf16" if native else "fp32")
-        assert parsed_recipe("--precision", "fp32").precision == "fp32"
+def test_precision_auto_is_resolved_for_the_device_and_model(monkeypatch):
+    """``train`` asks `choose_precision` about the device of ``--device`` and the model, and trains at its answer."""
+    asked = []
+
+    def choose(precision, device, model):
+        asked.append((precision, device, model))
+        return ("bf16" if device == CPU and model == "cifar_resnet20" else "fp32") if precision == "auto" \
+            else precision, None
+
+    monkeypatch.setattr("resnet_zoo.train.choose_precision", choose)
+    assert parsed_recipe("--device", "cpu").precision == "bf16"
+    assert parsed_recipe("--device", "cpu", "--precision", "fp32").precision == "fp32"
+    assert asked == [("auto", CPU, "cifar_resnet20"), ("fp32", CPU, "cifar_resnet20")]
     with pytest.raises(ZooError, match="--precision must be bf16 or fp32"):
         Recipe(precision="auto")
 

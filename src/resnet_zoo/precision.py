@@ -5,12 +5,14 @@ tiles (as torch detects them at run time), which train the zoo's models about tw
 to ``"fp32"`` on every other CPU. Without any native bf16 unit bf16 is emulated and several times slower; with
 AVX512-BF16 alone its speed depends on the microarchitecture, not on a flag torch can read: measured on the
 CIFAR ResNets, 0.65-0.8x float32 on an Intel Xeon whose AMX is hidden (its bf16 dot product has no more
-throughput than its float32 FMA) against about 1.5x on an AMD Zen 4. There ``--precision bf16`` opts in.
+throughput than its float32 FMA) against about 1.5x on an AMD Zen 4. There ``resnet-zoo train`` measures
+(`resnet_zoo.probe`), and ``--precision bf16`` opts in elsewhere.
 
 Training always runs channels_last; bf16 means autocast (the weights stay float32). Inference in its fast
 form (`inference_model`) also folds every BatchNorm into its convolution; ``"fp32"`` inference runs the model
 exactly as loaded. The batches follow the model: `is_channels_last` tells a loader which memory format to make.
 """
+import platform
 from typing import Optional, Tuple
 
 import torch
@@ -21,6 +23,15 @@ from .fuse import fuse_bn
 
 PRECISIONS = ("auto", "bf16", "fp32")
 """Values of ``--precision``."""
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo``, or ``platform.processor()`` where there is none."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown model"
 
 
 def native_bf16(device: torch.device) -> bool:

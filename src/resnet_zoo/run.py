@@ -23,7 +23,6 @@ learning rate and the schedule do not depend on the number of processes, and a r
 Only rank 0 prints, logs, checkpoints and exports.
 """
 import math
-import platform
 import shlex
 import tempfile
 import time
@@ -48,7 +47,7 @@ from .files import check_writable
 from .grow import initial_weights
 from .hub import CONFIG_NAME, check_tag, export, git_commit, read_config
 from .imagefolder import DEFAULT_WORKERS, check_workers
-from .precision import fast_bf16
+from .precision import cpu_model, fast_bf16
 from .run_state import data_seed, is_hub_id, read_run_state, run_state_file, run_state_path, save_run_state
 from .train_log import TRAIN_LOG_NAME, append_train_log, write_train_log
 
@@ -81,6 +80,8 @@ class RunOptions:
         hub_folder: The run's model folder, which keeps its state and receives its weights (``None``: the folder
             ``resume`` names, else ``OUT/MODEL.TAG``).
         time_budget: Seconds this sitting may take; it stops at the last epoch boundary that fits.
+        probe: How ``--precision auto`` chose the recipe's precision by measuring (`resnet_zoo.probe.Probe.describe`),
+            recorded with the sitting.
         init: Weights a new run starts from (`resnet_zoo.grow.initial_weights`): registered weights
             (``cifar_resnet56.rz_cifar10``), a model folder or ``hf-hub:ORG/NAME``, of the run's architecture or a
             shallower CIFAR ResNet (``None``: the recipe's random initialisation).
@@ -100,6 +101,7 @@ class RunOptions:
     workers: int = DEFAULT_WORKERS
     hub_folder: Optional[Path] = None
     time_budget: Optional[float] = None
+    probe: Optional[str] = None
     init: Optional[str] = None
 
     def __post_init__(self):
@@ -373,18 +375,9 @@ def hardware(device: torch.device, world_size: int = 1) -> str:
     (e.g. ``"CPU: Intel(R) Xeon(R) Processor, AVX512, 2 threads"``)."""
     if device.type == "cuda":
         return f"{world_size}x {torch.cuda.get_device_name(device)}"
-    cpu = (f"CPU: {_cpu_model()}, {torch.backends.cpu.get_cpu_capability()}"
+    cpu = (f"CPU: {cpu_model()}, {torch.backends.cpu.get_cpu_capability()}"
            f"{', AMX' if fast_bf16(device) else ''}, {torch.get_num_threads()} threads")
     return f"{world_size} processes, each {cpu}" if world_size > 1 else cpu
-
-
-def _cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo``, or ``platform.processor()`` where there is none."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown model"
 
 
 def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> RunResult:
@@ -428,7 +421,8 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
     previous_wall = history[-1]["wall_s"] if history else 0.
     command = (continued or {}).get("command") or command_line(recipe, options.data, out, options.tag)
     sitting = dict(first_epoch=len(history) + 1, last_epoch=len(history), hardware=hardware(device, ranks.world_size),
-                   precision=recipe.precision, commit=git_commit(Path(__file__)), wall_s=0., start=how)
+                   precision=recipe.precision, commit=git_commit(Path(__file__)), wall_s=0., start=how,
+                   **({"probe": options.probe} if options.probe else {}))
     continue_with = shlex.join(["resnet-zoo", "train", "--resume", str(hub), "--data", "DATA", "--out", "OUT",
                                 *(["--time-budget", "DURATION"] if budget else [])])
 

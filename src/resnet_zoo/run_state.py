@@ -187,11 +187,16 @@ SITTING_STARTS = {"new": "new run", "exact": "resumed its run folder", "hub": "c
 
 def sittings_table(sittings: List[Mapping[str, Any]]) -> List[str]:
     """The Markdown table of a run's sittings: epochs, hardware, precision, resnet_zoo commit, wall time, start."""
-    rows = [f"| {s['first_epoch']}–{s['last_epoch']} | {s['hardware']} | {s['precision']} | "
+    rows = [f"| {s['first_epoch']}–{s['last_epoch']} | {s['hardware']} | {_precision(s)} | "
             f"{_short(s['commit'])} | {format_duration(s['wall_s'])} | {SITTING_STARTS.get(s['start'], s['start'])} |"
             for s in sittings]
     return ["| Epochs | Hardware | Precision | resnet_zoo commit | Wall time | Start |", "|---|---|---|---|---|---|",
             *rows] if rows else []
+
+
+def _precision(sitting: Mapping[str, Any]) -> str:
+    """A sitting's precision, with the probe that chose it (``bf16 (auto, probed: …)``)."""
+    return f"{sitting['precision']} ({sitting['probe']})" if sitting.get("probe") else sitting["precision"]
 
 
 def _short(commit: str) -> str:

@@ -25,14 +25,14 @@ from .engine import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe
 from .errors import ZooError
 from .factory import resolve_device
 from .options import add_data, add_device, add_model, add_precision, add_workers
-from .precision import resolve_precision
+from .probe import choose_precision
 from .run import RunOptions, resumed_recipe, train
 from .run_state import LAST_CHECKPOINT
 
 
 def recipe_and_options(args: argparse.Namespace) -> Tuple[Recipe, RunOptions]:
     """The recipe and run options of ``resnet-zoo train``'s parsed options, on the device ``--device`` names:
-    ``--precision auto`` is resolved for the device (`resnet_zoo.precision.resolve_precision`). A run that
+    ``--precision auto`` is resolved for the device, where need be by a probe (`resnet_zoo.probe`). A run that
     ``--resume`` continues takes the recipe it records, with the options given here.
 
     Raises:
@@ -42,19 +42,19 @@ def recipe_and_options(args: argparse.Namespace) -> Tuple[Recipe, RunOptions]:
     budget = parse_duration(args.time_budget) if args.time_budget is not None else None
     options = RunOptions(**(_values(RunOptions, args) | dict(device=device, time_budget=budget)))
     given = {k: v for k, v in _values(Recipe, args).items() if v is not None and k != "precision"}
-    precision = resolve_precision(args.precision, device)
     saved = resumed_recipe(options, Recipe(**{k: v for k, v in given.items() if k in ("model", "dataset")})
                            if "model" in given else None)
-    if saved is not None:
-        return replace(saved, **given, precision=precision), options
-    if "model" not in given:
+    if saved is None and "model" not in given:
         raise ZooError("--model is required to start a run (--resume FOLDER continues one without it)")
-    return Recipe(**given, precision=precision), options
+    precision, probe = choose_precision(args.precision, device, given.get("model") or saved.model)
+    options = replace(options, probe=probe.describe() if probe else None)
+    recipe = replace(saved, **given, precision=precision) if saved else Recipe(**given, precision=precision)
+    return recipe, options
 
 
 def _values(cls: type, args: argparse.Namespace) -> Dict[str, Any]:
     """The options in ``args`` named as the fields of dataclass ``cls``."""
-    return {f.name: getattr(args, f.name) for f in fields(cls)}
+    return {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
 
 
 def train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +106,8 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
 def train_command(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo train``; rank 0 prints one line of how far the run got; returns 0."""
     recipe, options = recipe_and_options(args)
+    if options.probe and launched_ranks().is_main:
+        print(f"--precision {recipe.precision} ({options.probe})", flush=True)
     result = train(recipe, options)
     if not launched_ranks().is_main:
         return 0
