@@ -23,7 +23,7 @@ from resnet_zoo.distributed import Ranks, launched_ranks, rank_slice, shard
 from resnet_zoo.engine import Recipe, default_lr
 from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import resolve_precision
-from resnet_zoo.run import RunOptions, command_line, train
+from resnet_zoo.run import DATA, OUT, RunOptions, command_line, train
 from resnet_zoo.train_log import TRAIN_LOG_NAME
 
 CPU = torch.device("cpu")
@@ -35,7 +35,8 @@ EXPORT = "cifar_resnet20.rz_cifar10"
 
 def train_options(recipe: Recipe, out: Path, data: Path) -> List[str]:
     """The options of ``resnet-zoo train`` that run ``recipe`` on the CPU."""
-    return [*shlex.split(command_line(recipe, data, out))[2:], "--device", "cpu"]
+    folders = {DATA: str(data), OUT: str(out)}
+    return [*(folders.get(w, w) for w in shlex.split(command_line(recipe))[2:]), "--device", "cpu"]
 
 
 def torchrun(out: Path, data: Path, *extra: str, recipe: Recipe = RECIPE) -> subprocess.Popen:

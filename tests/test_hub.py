@@ -18,6 +18,7 @@ import resnet_zoo
 from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
 from resnet_zoo.cli import main
 from resnet_zoo.errors import WeightsError, ZooError
+from resnet_zoo.resnet import architecture_options
 from resnet_zoo.hub import export, git_commit, publish_files, verify
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
@@ -36,9 +37,13 @@ def git(repo: Path, *args: str) -> str:
 
 
 def test_export_writes_timm_config(folder, tmp_path):
+    """timm's layout (``save_config_for_hf``): label names at the top level too, for transformers' id2label."""
     config = json.loads((folder / "config.json").read_text())
     cfg = config.pop("pretrained_cfg")
-    assert config == {"architecture": "cifar_resnet20", "num_classes": 10, "num_features": 64, "global_pool": "avg"}
+    model_args = config.pop("model_args", {})  # what rebuilds the model: timm records the constructor's shape
+    assert architecture_options(model_args) == {} and "num_classes" not in model_args  # transformers passes it
+    assert config == {"architecture": "cifar_resnet20", "num_classes": 10, "num_features": 64, "global_pool": "avg",
+                      "label_names": list(CIFAR10_CLASSES)}
     assert cfg == {
         "tag": "rz_cifar10", "custom_load": False, "input_size": [3, 32, 32], "fixed_input_size": False,
         "interpolation": "bilinear", "crop_pct": 1.0, "crop_mode": "center", "mean": list(CIFAR10_MEAN),
@@ -286,7 +291,7 @@ def test_export_command_from_a_safetensors_state_dict(tmp_path, capsys):
     assert main(["export", str(tmp_path / "ckpt.safetensors"), str(out), "--model", "cifar_resnet20",
                  "--tag", "rz_cifar10", "--dataset", "cifar10", "--top1", "91.5", "--top5", "99.6"]) == 0
     assert capsys.readouterr().out == f"{out}\n"
-    assert json.loads((out / "config.json").read_text())["model_args"] == {"shortcut": "A"}
+    assert architecture_options(json.loads((out / "config.json").read_text())["model_args"]) == {"shortcut": "A"}
     assert verify(out)["metrics"] == {"top1": 91.5, "top5": 99.6}
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(timm.create_model(f"local-dir:{out}", pretrained=True).eval()(x), model(x))

@@ -12,6 +12,7 @@ import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import export
 from resnet_zoo.weights import WEIGHTS_ENV
+from resnet_zoo.resnet import architecture_options
 
 from hf_cache import add_to_hf_cache, load_offline, loaded_file
 
@@ -86,7 +87,7 @@ def test_local_dir_loads_the_exported_weights(tmp_path, max_shard_size):
 def test_model_args_rebuild_shortcut_a_and_global_pool(tmp_path):
     model = random_model("cifar_resnet20", 0, shortcut="A", global_pool="avgmax")
     folder = export(model, tmp_path / "m", tag="rz_cifar10")
-    assert json.loads((folder / "config.json").read_text())["model_args"] == \
+    assert architecture_options(json.loads((folder / "config.json").read_text())["model_args"]) == \
         {"shortcut": "A", "global_pool": "avgmax"}
     assert torch.equal(logits(timm.create_model(f"local-dir:{folder}", pretrained=True)), logits(model))
 

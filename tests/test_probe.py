@@ -7,11 +7,9 @@ import pytest
 import torch
 
 import resnet_zoo.probe
-from resnet_zoo.checkpoint import load_checkpoint
 from resnet_zoo.cli import main
 from resnet_zoo.precision import cpu_model
 from resnet_zoo.probe import Probe, cache_file, choose_precision
-from resnet_zoo.run_state import run_state_file
 
 from fake_cifar import write_cifar
 

@@ -4,6 +4,7 @@ that unfinished or weaker runs never displace, what ``verify`` and ``publish`` m
 errors of bad input. Runs train cifar_resnet20 on a small fake CIFAR-10 (5 steps of 16 images an epoch)."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -203,7 +204,7 @@ def test_a_run_continues_from_a_hub_repo_in_the_offline_cache(stopped, data, tmp
 def state_of_card(folder: Path) -> list:
     """The sittings rows of a model card: epochs and start of each."""
     rows = [line for line in (folder / "README.md").read_text().splitlines() if line.startswith("| ")
-            and line.count("|") == 7 and "–" in line.split("|")[1]]
+            and line.count("|") == 7 and re.fullmatch(r"\d+(–\d+)?", line.split("|")[1].strip())]
     return [{"epochs": r.split("|")[1].strip(), "start": r.split("|")[6].strip()} for r in rows]
 
 

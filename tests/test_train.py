@@ -37,7 +37,7 @@ from resnet_zoo.hub import git_commit
 from resnet_zoo.imagefolder import DEFAULT_WORKERS
 from resnet_zoo.precision import resolve_precision
 from resnet_zoo.run_state import run_state_file
-from resnet_zoo.run import RunOptions, TrainingDiverged, command_line, export_run, hardware, train
+from resnet_zoo.run import DATA, OUT, RunOptions, TrainingDiverged, command_line, export_run, hardware, train
 from resnet_zoo.train import recipe_and_options, train_arguments
 from resnet_zoo.train_log import LOG_KEYS, TRAIN_LOG_NAME
 
@@ -58,7 +58,8 @@ def parsed_recipe(*argv: str) -> Recipe:
 
 def train_argv(recipe: Recipe, options: RunOptions) -> List[str]:
     """The arguments of ``resnet-zoo`` (``train`` and its options) that run ``recipe`` with ``options`` on the CPU."""
-    return [*shlex.split(command_line(recipe, options.data, options.out))[1:], "--device", "cpu"]
+    folders = {DATA: str(options.data), OUT: str(options.out)}
+    return [*(folders.get(w, w) for w in shlex.split(command_line(recipe))[1:]), "--device", "cpu"]
 
 
 def read_log(out: Path) -> list:
@@ -120,11 +121,12 @@ def test_options_other_than_the_recipe_are_the_run_options():
 def test_the_command_line_of_a_run_gives_back_its_recipe():
     recipe = Recipe(model="cifar_resnet20", dataset="cifar100", epochs=7, batch_size=96, lr=0.123, cutout=16,
                     ema_decay=0, subset=960, seed=5)
-    argv = shlex.split(command_line(recipe, Path("data dir"), Path("out"), "mine"))
-    assert argv[:2] == ["resnet-zoo", "train"]
+    argv = shlex.split(command_line(recipe, "mine"))
+    assert argv[:6] == ["resnet-zoo", "train", "--data", "DATA", "--out", "OUT"]  # no path of the machine
     parsed, options = recipe_and_options(parse(*argv[2:]))
     assert parsed == recipe
-    assert (options.data, options.out, options.tag) == (Path("data dir"), Path("out"), "mine")
+    assert (options.data, options.out, options.tag) == (Path("DATA"), Path("OUT"), "mine")
+    assert "--tag" not in command_line(recipe, "rz_cifar100")  # the dataset's default tag goes without saying
 
 
 def test_help_shows_every_default():
@@ -206,7 +208,8 @@ def test_smoke_run_exports_the_ema_weights_and_timm_loads_them(smoke):
     assert ema.keys() == model.state_dict().keys()
     assert all(torch.equal(v, ema[k]) for k, v in model.state_dict().items())
     card = (folder / "README.md").read_text()
-    assert "resnet-zoo train --data" in card and "--subset 512" in card
+    assert "resnet-zoo train --data DATA --out OUT --model cifar_resnet20" in card and "--subset 512" in card
+    assert str(options.data) not in card and str(options.out) not in card
     details = read_card(folder / "README.md").details
     assert details["Training hardware"] == hardware(torch.device("cpu")) and details[EPOCHS_LABEL] == "2 of 2"
     assert details[CODE_LABEL] == f"epochs 1–2: commit {git_commit(Path(resnet_zoo.run.__file__))}"
@@ -224,17 +227,18 @@ def test_an_unfinished_run_exports_interim_weights_of_its_checkpoint(smoke, tmp_
     folder = export_run(run)
     assert folder == run / "cifar_resnet20.rz_cifar10"
     card = read_card(folder / "README.md")
-    assert card.details[EPOCHS_LABEL] == "1 of 2" and card.command == state["command"]
+    assert card.details[EPOCHS_LABEL] == "1 of 2" and card.command == command_line(SMOKE)
     assert card.metrics["top1"] == state["history"][0]["test_top1"]
     assert "> **Interim weights, epoch 1 of 2.**" in (folder / "README.md").read_text()
     assert [r["epoch"] for r in read_log(folder)] == [1]
     model = timm.create_model(f"local-dir:{folder}", pretrained=True)
     assert all(torch.equal(v, tensors[f"ema.{k}"]) for k, v in model.state_dict().items())
-    # a checkpoint of the earlier layout (epoch, recipe, device_type, history) exports without command and hardware
+    # a checkpoint of the earlier layout (epoch, recipe, device_type, history) exports without hardware and code
     old = {k: state[k] for k in ("epoch", "recipe", "device_type", "history")}
     save_checkpoint(run / CHECKPOINT_FILE, tensors, old)
     card = read_card(export_run(run, tmp_path / "old").joinpath("README.md"))
-    assert card.command is None and "Training hardware" not in card.details and CODE_LABEL not in card.details
+    assert "Training hardware" not in card.details and CODE_LABEL not in card.details
+    assert card.command == command_line(SMOKE)
     assert card.details[EPOCHS_LABEL] == "2 of 2" and card.metrics["top1"] == state["history"][1]["test_top1"]
 
 
@@ -269,7 +273,7 @@ def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
     assert {k for k in keys if k.startswith("optimizer.")} == \
         {f"optimizer.{i}.momentum_buffer" for i in range(num_params)}
     assert {k for k in keys if k.startswith("rng.")} == {"rng.cpu", "rng.data"}
-    assert list(state) == ["epoch", "recipe", "device_type", "history", "tag", "classes", "command", "sittings"]
+    assert list(state) == ["epoch", "recipe", "device_type", "history", "tag", "classes", "sittings"]
     [sitting] = state["sittings"]
     assert sitting == dict(first_epoch=1, last_epoch=2, hardware=hardware(CPU), precision=SMOKE.precision,
                            commit=git_commit(Path(resnet_zoo.run.__file__)), wall_s=sitting["wall_s"], start="new")
@@ -434,7 +438,7 @@ def test_resume_at_another_precision_is_a_sitting_of_its_own(killed, cifar10_roo
     state = load_checkpoint(out / CHECKPOINT_FILE)[1]
     assert [(s["first_epoch"], s["precision"]) for s in state["sittings"]] == [(1, precision), (2, other)]
     card = (out / "cifar_resnet20.rz_cifar10" / "README.md").read_text()
-    assert f"| 1–1 | {hardware(CPU)} | {precision} |" in card and f"| 2–2 | {hardware(CPU)} | {other} |" in card
+    assert f"| 1 | {hardware(CPU)} | {precision} |" in card and f"| 2 | {hardware(CPU)} | {other} |" in card
 
 
 def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(killed, cifar10_root, tmp_path, precision):
@@ -475,3 +479,11 @@ def test_training_uses_every_core_the_process_may_run_on():
 
     assert threads("one", "recipe") == 1
     assert threads("all", "recipe") == threads("all", "torch") >= 2
+
+
+def test_the_command_module_run_as_a_script_is_the_command():
+    """``python -m resnet_zoo.train`` is ``python -m resnet_zoo train``, not a silent import."""
+    run = subprocess.run([sys.executable, "-m", "resnet_zoo.train", "--data", "d"], capture_output=True, text=True)
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == "resnet-zoo train: error: --model is required to start a run (--resume FOLDER continues " \
+                         "one without it)\n"

@@ -7,6 +7,7 @@ from typing import Any, Dict, Mapping, Optional
 from resnet_zoo.cards import CARD_NAME, SOURCE_LABEL, read_card
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import CONFIG_NAME, verify
+from resnet_zoo.resnet import architecture_options
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class Published:
         recipe: Training recipe recorded in the weights' header (``None`` for converted weights).
         details: The rows of the card's details table (``"Training wall time"``, ``"Training hardware"``, …).
         command: The exact training command of the card (``None`` if it records none).
-        model_args: The architecture options of ``config.json`` (e.g. ``{"shortcut": "A"}``; ``{}``: defaults).
+        model_args: The architecture options of ``config.json`` (`resnet_zoo.resnet.architecture_options`, e.g.
+            ``{"shortcut": "A"}``; ``{}``: the registered architecture).
     """
 
     architecture: str
@@ -73,5 +75,6 @@ def read_published(hub_dir: Path) -> Dict[str, Published]:
             dataset=info["metadata"].get("dataset"), metrics=info["metrics"],
             recipe=json.loads(recipe) if recipe is not None else None,
             details=card.details, command=card.command,
-            model_args=json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8")).get("model_args", {}))
+            model_args=architecture_options(
+                json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8")).get("model_args", {})))
     return found

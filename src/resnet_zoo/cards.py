@@ -18,6 +18,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .budget import format_duration
 from .errors import WeightsError
+from .resnet import architecture_options
 from .run_state import RESTARTS, sittings_table
 from .pretrained import PAPER_ID, hub_id
 from .train_log import TRAIN_LOG_NAME
@@ -138,7 +139,7 @@ def model_card(
     cfg, architecture = config["pretrained_cfg"], config["architecture"]
     name = f"{architecture}.{cfg['tag']}"
     input_size = "×".join(map(str, cfg["input_size"]))
-    model_args = config.get("model_args", {})
+    model_args = architecture_options(config.get("model_args", {}))
     rows = [("Architecture", f"`{architecture}`" + "".join(f", {k}={v!r}" for k, v in model_args.items())),
             ("Classes", str(config["num_classes"]))]
     if dataset:

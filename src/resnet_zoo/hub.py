@@ -3,9 +3,10 @@
 A model folder is exactly one Hugging Face Hub model repo in timm's layout, so that after ``import resnet_zoo``
 ``timm.create_model("local-dir:FOLDER")`` and ``timm.create_model("hf-hub:ORG/NAME")`` load it:
 
-* ``config.json``: ``architecture``, ``num_classes``, ``num_features``, ``global_pool``, ``model_args`` (only
-  constructor arguments that differ from the defaults, e.g. ``shortcut="A"``) and ``pretrained_cfg`` (tag,
-  input size, mean/std, crop, license, label names, …), the schema of timm's ``save_for_hf``;
+* ``config.json``: as timm's ``save_config_for_hf`` writes it: ``architecture``, ``num_classes``,
+  ``num_features``, ``global_pool``, ``label_names`` (which transformers reads), ``model_args`` (the arguments that
+  rebuild the model, e.g. ``shortcut="A"``) and ``pretrained_cfg`` (tag, input size, mean/std, crop, license,
+  label names, …);
 * ``model.safetensors``, or shards ``model-0000K-of-0000N.safetensors`` with ``model.safetensors.index.json``,
   whose headers record the architecture, tag, dataset, metrics, recipe and resnet_zoo's version and commit;
 * ``README.md``, the model card (`resnet_zoo.cards`): front matter for the Hub (``library_name: timm``, license,
@@ -24,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -33,7 +35,8 @@ import torch
 from huggingface_hub import HfApi, get_token, split_torch_state_dict_into_shards
 from safetensors import safe_open
 from safetensors.torch import save_file
-from timm.models import PretrainedCfg, filter_pretrained_cfg
+from timm.models import PretrainedCfg
+from timm.models._hub import save_config_for_hf
 
 from . import __version__
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint
@@ -294,32 +297,28 @@ def check_normalization(cfg: Mapping[str, Any], in_chans: int, where: str, error
 
 
 def _hub_config(model: ResNet, tag: str, overrides: Mapping[str, Any]) -> Dict[str, Any]:
-    """``config.json`` of ``model``: timm's schema, with the pretrained cfg (updated with ``overrides``)
-    describing these weights."""
+    """``config.json`` of ``model``, as timm's ``save_config_for_hf`` writes it (its schema, the arguments that
+    rebuild the model, the label names at the top level, where transformers reads them), with the pretrained cfg
+    updated by ``overrides`` and ``tag`` to describe these weights."""
     _check_cfg_overrides(overrides, model.in_chans)
-    cfg = filter_pretrained_cfg(dict(model.pretrained_cfg, **overrides), remove_source=True, remove_null=True)
-    cfg.pop("state_dict", None)
-    architecture = cfg.pop("architecture")
-    cfg.update(tag=tag, num_classes=model.num_classes, input_size=(model.in_chans, *cfg["input_size"][1:]))
-    for key in ("label_names", "label_descriptions"):
-        if cfg.get(key) is not None and len(cfg[key]) != model.num_classes:
-            del cfg[key]
-    config: Dict[str, Any] = {"architecture": architecture, "num_classes": model.num_classes,
-                              "num_features": model.num_features}
-    if model.global_pool.pool_type:
-        config["global_pool"] = model.global_pool.pool_type
-    model_args = _model_args(model)
-    if model_args:
-        config["model_args"] = model_args
-    config["pretrained_cfg"] = cfg
-    return config
+    model_config: Dict[str, Any] = {"pretrained_cfg": dict(overrides, tag=tag)}
+    labels = model.pretrained_cfg.get("label_names")
+    if labels is not None and len(labels) == model.num_classes:
+        model_config["label_names"] = list(labels)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / CONFIG_NAME
+        save_config_for_hf(model, str(path), model_config=model_config, model_args=_model_args(model))
+        config = json.loads(path.read_text(encoding="utf-8"))
+    # transformers' TimmWrapper passes num_classes itself, beside model_args; the top-level num_classes tells timm
+    model_args = config.pop("model_args", {})
+    model_args.pop("num_classes", None)
+    return {**config, "model_args": model_args} if model_args else config
 
 
 def _build_from_config(config: Mapping[str, Any]) -> ResNet:
     """The model ``config`` describes, as timm builds it for ``local-dir:``/``hf-hub:``, on the meta device."""
-    return timm.create_model(config["architecture"], num_classes=config["num_classes"],
-                             in_chans=config["pretrained_cfg"]["input_size"][0], device="meta",
-                             **config.get("model_args", {}))
+    shape = dict(num_classes=config["num_classes"], in_chans=config["pretrained_cfg"]["input_size"][0])
+    return timm.create_model(config["architecture"], device="meta", **(shape | config.get("model_args", {})))
 
 
 def git_commit(file: Path) -> str:

@@ -7,6 +7,7 @@
 
 Both are the same `ResNet` class built from `resnet_zoo.blocks`.
 """
+import inspect
 from collections import deque
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -288,6 +289,14 @@ IMAGENET_MODELS = tuple(f"zoo_resnet{depth}" for depth in IMAGENET_LAYOUTS)
 MODELS = CIFAR_MODELS + IMAGENET_MODELS
 """The zoo's models: every check and test of a model name reads this registry (`is_zoo_model`,
 `check_model_name`)."""
+
+def architecture_options(model_args: Mapping[str, Any]) -> Dict[str, Any]:
+    """The arguments of a ``config.json``'s ``model_args`` that make its model differ from the registered
+    architecture (``{"shortcut": "A"}``): neither its shape (``num_classes``, ``in_chans``) nor `ResNet`'s defaults."""
+    defaults = inspect.signature(ResNet).parameters
+    return {k: v for k, v in model_args.items()
+            if k not in ("num_classes", "in_chans") and (k not in defaults or defaults[k].default != v)}
+
 
 def is_zoo_model(name: str) -> bool:
     """Whether ``name`` (with or without a ``.tag``) is one of the zoo's `MODELS`."""

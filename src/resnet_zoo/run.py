@@ -3,8 +3,8 @@ allows, and keeps the run in its Hub model folder.
 
 The run folder ``OUT`` is made when the first epoch ends. Each epoch appends one JSON line to
 ``OUT/train_log.jsonl`` (`resnet_zoo.train_log.LOG_KEYS`) and replaces ``OUT/checkpoint.safetensors`` atomically
-(model, EMA, optimizer and RNG states as tensors, see `resnet_zoo.checkpoint`; recipe, history, tag, classes,
-command and sittings as JSON metadata). ``--resume`` continues a killed run from that checkpoint to the same final
+(model, EMA, optimizer and RNG states as tensors, see `resnet_zoo.checkpoint`; recipe, history, tag, classes
+and sittings as JSON metadata). ``--resume`` continues a killed run from that checkpoint to the same final
 weights as an uninterrupted run. A NaN or infinite loss stops the run and leaves the last good checkpoint.
 
 Each epoch also replaces the run state in the run's model folder (``--hub-folder``, by default ``OUT/MODEL.TAG``;
@@ -198,9 +198,16 @@ def train(recipe: Recipe, options: RunOptions) -> RunResult:
         destroy_process_group()
 
 
-def command_line(recipe: Recipe, data: Path, out: Path, tag: Optional[str] = None) -> str:
-    """The ``resnet-zoo train`` command that repeats a run, with every recipe option spelled out."""
-    words = ["resnet-zoo", "train", "--data", str(data), "--out", str(out)] + (["--tag", tag] if tag else [])
+DATA, OUT = "DATA", "OUT"
+"""The placeholders of the data and run folders in the commands a card or a run state shows: they name no path of
+the machine that trained."""
+
+
+def command_line(recipe: Recipe, tag: Optional[str] = None) -> str:
+    """The ``resnet-zoo train`` command that repeats a run, with every recipe option spelled out and the
+    placeholders `DATA` and `OUT` for its folders; ``--tag`` unless ``tag`` is the dataset's default."""
+    tag = None if tag == default_tag(recipe.dataset) else tag
+    words = ["resnet-zoo", "train", "--data", DATA, "--out", OUT] + (["--tag", tag] if tag else [])
     for f in fields(recipe):
         value, option = getattr(recipe, f.name), f"--{f.name.replace('_', '-')}"
         if isinstance(value, bool):
@@ -322,7 +329,8 @@ def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True) 
     """Export the evaluated weights (the EMA's, if the recipe keeps one) of the run in ``out`` at its checkpoint.
 
     `train` calls it when the run ends; called while a run is unfinished, it exports interim weights, and the card
-    says after which epoch of how many they are. The card records the run's command, log, wall time, and the
+    says after which epoch of how many they are. The card records the run's command (`command_line`), log, wall
+    time, and the
     hardware, precision and code of each sitting.
 
     Args:
@@ -350,7 +358,7 @@ def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True) 
         return export(
             model, folder or out / model_folder_name(recipe.model, tag), tag=tag, dataset=recipe.dataset,
             metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
-            recipe=asdict(recipe), command=state.get("command"), train_log=log, wall_time_s=final["wall_s"],
+            recipe=asdict(recipe), command=command_line(recipe, tag), train_log=log, wall_time_s=final["wall_s"],
             hardware="; ".join(dict.fromkeys(s["hardware"] for s in sittings)) or state.get("hardware"),
             epochs=(state["epoch"], recipe.epochs), code=_code(sittings) or None, sittings=sittings or None,
             initialisation=_initialisation(state), keep_run=keep_run)
@@ -419,11 +427,10 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
     if ranks.is_main and how == "exact":
         write_train_log(log, history)  # drops lines of epochs after the checkpoint
     previous_wall = history[-1]["wall_s"] if history else 0.
-    command = (continued or {}).get("command") or command_line(recipe, options.data, out, options.tag)
     sitting = dict(first_epoch=len(history) + 1, last_epoch=len(history), hardware=hardware(device, ranks.world_size),
                    precision=recipe.precision, commit=git_commit(Path(__file__)), wall_s=0., start=how,
                    **({"probe": options.probe} if options.probe else {}))
-    continue_with = shlex.join(["resnet-zoo", "train", "--resume", str(hub), "--data", "DATA", "--out", "OUT",
+    continue_with = shlex.join(["resnet-zoo", "train", "--resume", str(hub), "--data", DATA, "--out", OUT,
                                 *(["--time-budget", "DURATION"] if budget else [])])
 
     per_epoch = len(train_loader) * recipe.batch_size
@@ -457,7 +464,7 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
             if ranks.is_main:
                 _save(training, out, hub, dict(
                     epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history, tag=tag,
-                    classes=list(train_split.classes), command=command, sittings=[*sittings, sitting],
+                    classes=list(train_split.classes), sittings=[*sittings, sitting],
                     **({"init": init} if init else {})),
                     continue_with)
                 progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "

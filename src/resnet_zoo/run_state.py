@@ -4,7 +4,7 @@ Beside the weights it ships, a model folder (``hub/MODEL.TAG``, one Hub repo) ho
 progress in the sub-folder `LAST_CHECKPOINT`, which `resnet_zoo.run.train` replaces after every epoch:
 
 * ``checkpoint.safetensors``: the trained model (``model.``) and its EMA (``ema.``) as float32 tensors, and the
-  run's state as JSON metadata (recipe, epochs done, log, tag, classes, command and `sittings`), in the layout of a
+  run's state as JSON metadata (recipe, epochs done, log, tag, classes and sittings), in the layout of a
   run folder's checkpoint (`resnet_zoo.checkpoint`) less the optimizer and the random generators, so that it is
   twice the size of the weights;
 * ``train_log.jsonl``: the run's epochs;
@@ -187,11 +187,17 @@ SITTING_STARTS = {"new": "new run", "exact": "resumed its run folder", "hub": "c
 
 def sittings_table(sittings: List[Mapping[str, Any]]) -> List[str]:
     """The Markdown table of a run's sittings: epochs, hardware, precision, resnet_zoo commit, wall time, start."""
-    rows = [f"| {s['first_epoch']}–{s['last_epoch']} | {s['hardware']} | {_precision(s)} | "
+    rows = [f"| {_epochs(s)} | {s['hardware']} | {_precision(s)} | "
             f"{_short(s['commit'])} | {format_duration(s['wall_s'])} | {SITTING_STARTS.get(s['start'], s['start'])} |"
             for s in sittings]
     return ["| Epochs | Hardware | Precision | resnet_zoo commit | Wall time | Start |", "|---|---|---|---|---|---|",
             *rows] if rows else []
+
+
+def _epochs(sitting: Mapping[str, Any]) -> str:
+    """A sitting's epochs: ``8`` or ``8–57``."""
+    first, last = sitting["first_epoch"], sitting["last_epoch"]
+    return str(first) if first == last else f"{first}–{last}"
 
 
 def _precision(sitting: Mapping[str, Any]) -> str:
