@@ -9,12 +9,14 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-from resnet_zoo.cifar import CifarSplit, DeviceLoader, load_cifar
+from resnet_zoo.cifar import CifarSplit, DeviceLoader, load_cifar, read_batch
 from resnet_zoo.cifar_constants import CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.cli import main
 from resnet_zoo.evaluation import evaluate, evaluate_weights
 from resnet_zoo.hub import export
 from resnet_zoo.weights import WEIGHTS_ENV
+
+from shipped import HUB
 
 SUBSET = 100
 
@@ -180,3 +182,28 @@ def test_exactly_one_weights_source_is_required(capsys):
     with pytest.raises(SystemExit):
         main(["validate", "--model", "cifar_resnet20", "--data", "x"])
     assert "one of the arguments --pretrained --checkpoint is required" in capsys.readouterr().err
+
+
+def test_flip_tta_is_the_mean_of_the_logits_of_each_image_and_its_mirror_beside_the_plain_metrics(capsys,
+                                                                                                   cifar10_root):
+    """The shipped ResNet-20 on the first test images, fp32: the flip metrics against a plain loop of their own."""
+    folder = HUB / "cifar_resnet20.rz_cifar10"
+    argv = ["--model", "cifar_resnet20", "--checkpoint", str(folder), "--data", str(cifar10_root), "--subset",
+            "500", "--precision", "fp32", "--device", "cpu"]
+    plain, report = run_json(capsys, *argv), run_json(capsys, *argv, "--tta", "flip")
+    flip = report.pop("flip")
+    assert report == dict(plain, img_per_s=report["img_per_s"])  # the plain figures stay as they were
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    batch = read_batch(cifar10_root / "cifar-10-batches-py" / "test_batch")
+    images = torch.from_numpy(batch["data"][:500]).view(-1, 3, 32, 32).float().div(255)
+    images = (images - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    labels = torch.tensor(batch["labels"][:500])
+    with torch.no_grad():
+        logits = (model(images) + model(images.flip(3))) / 2
+    assert flip["top1"] == 100 * (logits.argmax(1) == labels).sum().item() / 500
+    assert flip["top5"] == 100 * (logits.topk(5).indices == labels[:, None]).any(1).sum().item() / 500
+    assert flip["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
+    assert flip["top1"] != report["top1"] and flip["images"] == 500
+    assert main(["validate", *argv, "--tta", "flip"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[1] == f"with flip TTA: top-1 {flip['top1']:.2f}%  top-5 {flip['top5']:.2f}%  loss {flip['loss']:.4f}"

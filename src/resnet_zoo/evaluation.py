@@ -5,9 +5,9 @@ agree to the last image; in a distributed run the metrics are those of every pro
 `evaluate_weights` is ``resnet-zoo validate`` from Python: a model's weights on a dataset's test split.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,8 @@ class EvalMetrics:
         loss: Mean cross-entropy (no label smoothing).
         images: Number of images evaluated.
         img_per_s: Throughput of the evaluation, images per second.
+        flip: The metrics of flip test-time augmentation (the mean of the logits of each image and of its mirror),
+            when they were computed in the same pass; ``None`` otherwise.
     """
 
     top1: float
@@ -41,10 +43,20 @@ class EvalMetrics:
     loss: float
     images: int
     img_per_s: float
+    flip: Optional["EvalMetrics"] = None
+
+
+TTA = ("flip",)
+"""Test-time augmentations `evaluate` computes beside the plain metrics: ``flip``, the image and its mirror."""
+
+
+def _tta_check(tta: Optional[str]) -> Tuple[bool, str]:
+    return tta is None or tta in TTA, f"--tta must be one of {', '.join(TTA)}, got {tta!r}"
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: Loader, dtype: Optional[torch.dtype] = None) -> EvalMetrics:
+def evaluate(model: nn.Module, loader: Loader, dtype: Optional[torch.dtype] = None,
+             tta: Optional[str] = None) -> EvalMetrics:
     """Top-1, top-5 and mean cross-entropy of ``model`` over every batch of ``loader``.
 
     The model is put in eval mode for the pass and then back in the mode it was in. In a distributed run each
@@ -54,29 +66,33 @@ def evaluate(model: nn.Module, loader: Loader, dtype: Optional[torch.dtype] = No
         model: Classifier on the loader's device.
         loader: Evaluation batches (``train=False``).
         dtype: Autocast dtype, or ``None`` to run in the model's own precision.
+        tta: ``"flip"`` computes, in the same pass, the metrics of the mean logits of each image and of its
+            horizontal mirror too (`EvalMetrics.flip`); ``None``: the plain metrics only.
 
     Returns:
         The metrics.
     """
+    check_options([_tta_check(tta)])
     device = loader.device
     was_training = model.training
     model.eval()
-    loss = torch.zeros((), dtype=torch.float64, device=device)
-    hits = torch.zeros(2, dtype=torch.int64, device=device)
+    sums = torch.zeros(2 if tta else 1, 3, dtype=torch.float64, device=device)  # loss, top-1 and top-5 hits
     start = time.perf_counter()
     for images, labels in loader:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             logits = model(images).float()
-        loss += F.cross_entropy(logits, labels, reduction="sum")
-        correct = logits.topk(min(5, logits.shape[1]), dim=1).indices == labels[:, None]
-        hits += torch.stack([correct[:, 0].sum(), correct.any(dim=1).sum()])
-    count = torch.tensor(float(loader.num_images), dtype=torch.float64, device=device)
-    totals = all_reduce_sum(torch.stack([loss, *hits.double(), count]))
-    loss_sum, top1, top5, n = totals.tolist()  # waits for the device
-    elapsed = time.perf_counter() - start
+            views = [logits, (logits + model(images.flip(-1)).float()) / 2] if tta else [logits]
+        for row, view in zip(sums, views):
+            correct = view.topk(min(5, view.shape[1]), dim=1).indices == labels[:, None]
+            row += torch.stack([F.cross_entropy(view, labels, reduction="sum"), correct[:, 0].sum().double(),
+                                correct.any(dim=1).sum().double()])
+    count = torch.tensor([float(loader.num_images)], dtype=torch.float64, device=device)
+    totals = all_reduce_sum(torch.cat([sums.flatten(), count])).tolist()  # waits for the device
+    n, elapsed = totals[-1], time.perf_counter() - start
     model.train(was_training)
-    return EvalMetrics(top1=100. * top1 / n, top5=100. * top5 / n, loss=loss_sum / n, images=int(n),
-                       img_per_s=n / elapsed)
+    plain, *flipped = [EvalMetrics(top1=100. * top1 / n, top5=100. * top5 / n, loss=loss / n, images=int(n),
+                                   img_per_s=n / elapsed) for loss, top1, top5 in zip(*[iter(totals[:-1])] * 3)]
+    return replace(plain, flip=flipped[0]) if flipped else plain
 
 
 def evaluate_weights(
@@ -92,6 +108,7 @@ def evaluate_weights(
         subset: Optional[int] = None,
         workers: int = DEFAULT_WORKERS,
         download: bool = False,
+        tta: Optional[str] = None,
 ) -> EvalMetrics:
     """The metrics of model ``model`` with the given weights on the test split of ``dataset`` under ``data``.
 
@@ -108,6 +125,7 @@ def evaluate_weights(
         subset: Only the first ``subset`` test images (``None``: all).
         workers: Image decoding processes, for an image folder.
         download: Fetch a CIFAR dataset with torchvision if it is missing.
+        tta: ``"flip"`` adds the metrics of flip test-time augmentation (`evaluate`).
 
     Raises:
         DataError: If the data is missing or invalid.
@@ -116,7 +134,8 @@ def evaluate_weights(
             ``subset`` or ``workers`` is out of range.
     """
     check_options([(batch_size >= 1, f"--batch-size must be at least 1, got {batch_size}"),
-                   (subset is None or subset >= 1, f"--subset must be at least 1, got {subset}")])
+                   (subset is None or subset >= 1, f"--subset must be at least 1, got {subset}"),
+                   _tta_check(tta)])
     check_workers(workers)
     device = resolve_device() if device is None else device
     if not download:
@@ -129,4 +148,4 @@ def evaluate_weights(
     network, dtype = inference_model(network, precision, device)
     loader = create_loader(dataset, test, batch_size, network.pretrained_cfg, device, workers=workers,
                            channels_last=is_channels_last(network))
-    return evaluate(network, loader, dtype)
+    return evaluate(network, loader, dtype, tta)

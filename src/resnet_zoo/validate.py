@@ -1,6 +1,6 @@
 """``resnet-zoo validate``: top-1, top-5, loss and throughput of a model on a test split.
 
-    resnet-zoo validate --model cifar_resnet56 --pretrained --data DIR [--json]
+    resnet-zoo validate --model cifar_resnet56 --pretrained --data DIR [--json] [--tta flip]
     resnet-zoo validate --model cifar_resnet56 --checkpoint runs/x/cifar_resnet56.rz_cifar10 --data DIR
     resnet-zoo validate --model cifar_resnet56 --checkpoint model.safetensors --data DIR
     resnet-zoo validate --model zoo_resnet50 --checkpoint DIR --dataset imagefolder --data IMAGES
@@ -21,7 +21,7 @@ from dataclasses import asdict
 from typing import Any, Dict
 
 from .datasets import get_dataset
-from .evaluation import EVAL_BATCH_SIZE, evaluate_weights
+from .evaluation import EVAL_BATCH_SIZE, TTA, evaluate_weights
 from .factory import resolve_device
 from .options import add_data, add_device, add_model, add_precision, add_weights, add_workers
 
@@ -36,6 +36,8 @@ def validate_arguments(parser: argparse.ArgumentParser) -> None:
     add_workers(parser)
     add_device(parser)
     add_precision(parser, inference=True)
+    parser.add_argument("--tta", choices=TTA, help="also the metrics of test-time augmentation, beside the plain "
+                                                   "ones: flip, the mean logits of each image and its mirror")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 
@@ -44,12 +46,17 @@ def validate_command(args: argparse.Namespace) -> int:
     metrics = evaluate_weights(
         args.model, args.data, dataset=args.dataset, pretrained=args.pretrained, checkpoint=args.checkpoint,
         precision=args.precision, device=resolve_device(args.device), batch_size=args.batch_size,
-        subset=args.subset, workers=args.workers, download=args.download)
+        subset=args.subset, workers=args.workers, download=args.download, tta=args.tta)
     report: Dict[str, Any] = dict(model=args.model, dataset=args.dataset, **asdict(metrics))
+    if metrics.flip is None:
+        del report["flip"]
     if args.json:
         print(json.dumps(report))
-    else:
-        print(f"{args.model} on {get_dataset(args.dataset).title} test ({metrics.images} images): "
-              f"top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%  loss {metrics.loss:.4f}  "
-              f"{metrics.img_per_s:,.0f} img/s")
+        return 0
+    print(f"{args.model} on {get_dataset(args.dataset).title} test ({metrics.images} images): "
+          f"top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%  loss {metrics.loss:.4f}  "
+          f"{metrics.img_per_s:,.0f} img/s")
+    if metrics.flip is not None:
+        print(f"with flip TTA: top-1 {metrics.flip.top1:.2f}%  top-5 {metrics.flip.top5:.2f}%  "
+              f"loss {metrics.flip.loss:.4f}")
     return 0
