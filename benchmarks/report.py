@@ -29,10 +29,10 @@ RECIPE_SPEEDUP = 2.0
 CPU_GROUP_PREFIX = "cpu-"
 """The groups of ``test_cpu_speed.py``'s benchmarks start with it."""
 CPU_TARGETS = (("train", "recipe", "reference", 2.5), ("train", "recipe", "step", 0.85),
-               ("inference", "fast", "reference", 4.0))
+               ("inference", "fast", "reference", 4.0), ("inference", "fast", "onnxruntime", 1.0))
 """CPU targets ``(task, loop, baseline loop, required ratio of their images per second)``, which
 ``test_cpu_speed.py`` asserts: the recipe against the peers' loop and against its own bare step, the fast inference
-against plain eager fp32."""
+against plain eager fp32 and against ONNX Runtime on its export."""
 
 
 class Result(NamedTuple):

@@ -9,7 +9,9 @@
 * training, ``step``: the same recipe's bare step (`resnet_zoo.engine.TrainStep`) over the same batches, made
   beforehand: what the loop's own work (augmentation, EMA, schedule, logging) is measured against;
 * inference, ``reference``: the zoo model as loaded, eager fp32, batch 256; ``fast``: the same model through
-  `resnet_zoo.precision.inference_model` at ``auto`` (BatchNorm folded, channels_last, bf16 where native).
+  `resnet_zoo.precision.inference_model` at ``auto`` (BatchNorm folded, channels_last, bf16 where native);
+  ``onnxruntime``: its ``resnet-zoo export-onnx`` graph (`resnet_zoo.onnx_export`, folded, fp32) in ONNX Runtime's
+  CPU provider with as many threads as torch, same batches: what a CPU user deploys instead.
 
 Each timed call is one pass over `IMAGES` images (two timed calls after one warm-up); ``extra_info["img_per_s"]``
 holds the rate of the median call. The targets compare rates measured in the same run (``report.CPU_TARGETS``, which
@@ -17,8 +19,11 @@ the report checks too). ``benchmarks/run_cpu.sh`` runs this file and writes its 
 ``benchmarks/results/``; under ``--benchmark-disable`` (the CI smoke run) every loop runs once on a few images and
 no target is checked.
 """
+import tempfile
+from pathlib import Path
 from typing import Callable, Dict, Tuple
 
+import onnxruntime
 import pytest
 import timm
 import torch
@@ -32,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from resnet_zoo.engine import Recipe, build_training, train_one_epoch
+from resnet_zoo.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
 from resnet_zoo.precision import inference_model
 from resnet_zoo.probe import choose_precision
 from resnet_zoo.resnet import CIFAR_DEPTHS
@@ -124,6 +130,22 @@ def fast_inference(model: str, split: CifarSplit, smoke: bool) -> Callable[[], N
     return _inference(*inference_model(timm.create_model(model), "auto", CPU), split, channels_last=True)
 
 
+def onnxruntime_inference(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
+    """The zoo model's ONNX export run by ONNX Runtime over ``split``, with torch's thread count."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(timm.create_model(model), Path(tmp) / f"{model}.onnx")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    images = split.images.permute(0, 3, 1, 2).float().div(255).contiguous().numpy()
+
+    def run() -> None:
+        for start in range(0, len(images), INFER_BATCH):
+            session.run([OUTPUT_NAME], {INPUT_NAME: images[start:start + INFER_BATCH]})
+
+    return run
+
+
 def _inference(network: nn.Module, dtype, split: CifarSplit, channels_last: bool = False) -> Callable[[], None]:
     images = split.images.permute(0, 3, 1, 2).float().div(255)
     images = images.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
@@ -139,7 +161,7 @@ def _inference(network: nn.Module, dtype, split: CifarSplit, channels_last: bool
 
 LOOPS = {
     "train": {"reference": reference_training, "recipe": recipe_training, "step": step_training},
-    "inference": {"reference": reference_inference, "fast": fast_inference},
+    "inference": {"reference": reference_inference, "fast": fast_inference, "onnxruntime": onnxruntime_inference},
 }
 
 

@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Iterable, List
 
 import resnet_zoo
-from resnet_zoo.cli import COMMANDS
+from resnet_zoo.cli import COMMANDS, command_function
 
 from md_format import fenced
 
@@ -34,7 +34,7 @@ def command_help(name: str) -> str:
     module, description = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=f"resnet-zoo {name}", description=description,
                                      formatter_class=partial(argparse.HelpFormatter, width=HELP_WIDTH))
-    getattr(importlib.import_module(module), f"{name}_arguments")(parser)
+    command_function(importlib.import_module(module), name, "arguments")(parser)
     return parser.format_help()
 
 

@@ -1,8 +1,8 @@
 """The ``resnet-zoo`` command line: one sub-command per task, each implemented in its own module.
 
-A command ``NAME`` lives in module ``MODULE`` as two functions: ``NAME_arguments(parser)`` adds its options and
-``NAME_command(args) -> int`` runs it and returns the exit status; an optional ``NAME_interrupted(args) -> str``
-says what a Ctrl-C leaves behind. Modules are imported only when their command runs, so ``resnet-zoo --help``
+A command ``NAME`` lives in module ``MODULE`` as two functions (``-`` in a name becomes ``_``):
+``NAME_arguments(parser)`` adds its options and ``NAME_command(args) -> int`` runs it and returns the exit status;
+an optional ``NAME_interrupted(args) -> str`` says what a Ctrl-C leaves behind. Modules are imported only when their command runs, so ``resnet-zoo --help``
 stays fast.
 
 A command that fails on bad input prints one line, ``resnet-zoo NAME: error: ...``, naming the file or option
@@ -16,7 +16,7 @@ import importlib
 import os
 import sys
 import traceback
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from . import __version__
 from .errors import ZooError
@@ -29,6 +29,7 @@ COMMANDS = {
     "verify": ("resnet_zoo.hub_commands", "check a Hub model folder: checksum, tensors, metadata"),
     "publish": ("resnet_zoo.hub_commands", "validate a Hub model folder and upload it"),
     "convert": ("resnet_zoo.hub_commands", "convert a torchvision/timm/CIFAR checkpoint into a Hub model folder"),
+    "export-onnx": ("resnet_zoo.deploy", "export a model with its weights to ONNX, checked with ONNX Runtime"),
 }
 """Command name -> (module that implements it, one-line help)."""
 
@@ -75,9 +76,14 @@ def build_parser(argv: List[str]) -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter)
         if name == chosen:
-            getattr(importlib.import_module(module), f"{name}_arguments")(p)
+            command_function(importlib.import_module(module), name, "arguments")(p)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
+
+
+def command_function(module: object, command: str, role: str) -> Optional[Callable]:
+    """``module``'s function ``COMMAND_ROLE`` (``export_onnx_command``), or ``None`` where it has none."""
+    return getattr(module, f"{command.replace('-', '_')}_{role}", None)
 
 
 def describe_os_error(error: OSError) -> str:
@@ -90,7 +96,7 @@ def describe_os_error(error: OSError) -> str:
 
 def _interrupted(module: object, args: argparse.Namespace) -> str:
     """The line of a command stopped by Ctrl-C, with what its ``NAME_interrupted`` says it left."""
-    left = getattr(module, f"{args.command}_interrupted", None)
+    left = command_function(module, args.command, "interrupted")
     return f"interrupted{'; ' + left(args) if left else ''}"
 
 
@@ -110,7 +116,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _run(module: object, args: argparse.Namespace) -> int:
     """Run the command ``args.command`` of ``module``; a bad input, a file system error or Ctrl-C is one line."""
     try:
-        return getattr(module, f"{args.command}_command")(args)
+        return command_function(module, args.command, "command")(args)
     except (ZooError, OSError, KeyboardInterrupt) as e:
         if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             traceback.print_exc()
