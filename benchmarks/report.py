@@ -217,7 +217,8 @@ def markdown_report(data: dict) -> str:
                   "Training: the plain CIFAR ResNet (fp32, eager, NCHW, batch 128, torchvision DataLoader with "
                   "crop + flip) against a whole epoch of the recipe at its defaults for this CPU, and that epoch "
                   "against the recipe's bare step over the same batches made beforehand (`step`). Inference: the "
-                  "model as loaded (eager fp32, batch 256) against `inference_model(model, \"auto\")`. Images per "
+                  "model as loaded (eager fp32, batch 256), and its `resnet-zoo export-onnx` graph in ONNX Runtime "
+                  "(fp32, same batches and threads), against `inference_model(model, \"auto\")`. Images per "
                   "second of the median call; the ratios are the CPU targets.", ""]
         lines += _cpu_table(cpu)
     if loaded or speeds:
