@@ -6,6 +6,7 @@ from urllib.error import URLError
 
 import numpy as np
 import pytest
+import timm
 import torch
 import torchvision
 
@@ -18,7 +19,7 @@ from resnet_zoo.datasets import DATASETS, create_dataset, create_loader, default
 from resnet_zoo.distributed import Ranks
 from resnet_zoo.errors import DataError, ZooError
 from resnet_zoo.imagefolder import IMAGE_FOLDER
-from resnet_zoo.pretrained import CIFAR10_TAG, cifar_cfg
+from resnet_zoo.pretrained import cifar_cfg
 
 from fake_cifar import fake_images, write_cifar, write_pickle
 
@@ -40,7 +41,8 @@ def test_the_table_holds_every_dataset_and_names_them_when_asked_for_another():
 
 
 def test_the_recipe_tag_of_cifar10_is_the_registered_one():
-    assert [default_tag(name) for name in DATASETS] == [CIFAR10_TAG, "rz_cifar100", "rz_imagefolder"]
+    assert [default_tag(name) for name in DATASETS] == ["rz_cifar10", "rz_cifar100", "rz_imagefolder"]
+    assert "cifar_resnet20.rz_cifar10" in timm.list_pretrained("cifar_resnet20*")  # what a CIFAR-10 run exports
 
 
 def test_each_entry_answers_for_its_dataset():
@@ -86,14 +88,14 @@ def test_real_cifar10_train_statistics_are_the_published_ones_the_models_normali
     train = load_cifar(cifar10_root, "cifar10", "train")
     assert len(train) == 50000
     cfg = cifar_cfg()
-    assert (cfg["mean"], cfg["std"]) == (CIFAR10.mean, CIFAR10.std) == (CIFAR10_MEAN, CIFAR10_STD)
-    assert train.classes == cfg["label_names"] == CIFAR10_CLASSES
-    for channel, (mean, std) in enumerate(zip(cfg["mean"], cfg["std"])):
-        counts = torch.bincount(train.images[..., channel].flatten(), minlength=256).double()
-        values = torch.arange(256, dtype=torch.float64) / 255
-        m = (counts * values).sum() / counts.sum()
-        assert m.item() == pytest.approx(mean, abs=5e-5)
-        assert ((counts * (values - m) ** 2).sum() / counts.sum()).sqrt().item() == pytest.approx(std, abs=5e-5)
+    assert train.classes == cfg["label_names"]  # batches.meta's names, in its order
+    for means, stds in ((cfg["mean"], cfg["std"]), (CIFAR10.mean, CIFAR10.std)):
+        for channel, (mean, std) in enumerate(zip(means, stds)):
+            counts = torch.bincount(train.images[..., channel].flatten(), minlength=256).double()
+            values = torch.arange(256, dtype=torch.float64) / 255
+            m = (counts * values).sum() / counts.sum()
+            assert m.item() == pytest.approx(mean, abs=5e-5)
+            assert ((counts * (values - m) ** 2).sum() / counts.sum()).sqrt().item() == pytest.approx(std, abs=5e-5)
 
 
 @pytest.mark.parametrize("bytes_keys", [False, True], ids=["str-keys", "bytes-keys"])

@@ -41,6 +41,7 @@ def folder(request: pytest.FixtureRequest) -> Path:
 
 def test_registered_weights_are_exactly_the_hub_folders():
     assert PRETRAINED, "no registered weights: the tests over hub/ folders would check nothing"
+    assert RECIPE_WEIGHTS, f"no {RECIPE_TAG_PREFIX}* weights: the tests of the recipe's weights would check nothing"
     registered = sorted(n for n in timm.list_pretrained() if is_zoo_model(n))
     assert registered == sorted(PRETRAINED) == sorted(p.name for p in HUB.iterdir() if p.is_dir())
 

@@ -247,6 +247,15 @@ def test_feature_getter_prunes_the_model_with_or_without_norm(norm):
     assert len(extractor.model.layer3) == 0
 
 
+@pytest.mark.parametrize("name", ["cifar_resnet20", "zoo_resnet18"])
+def test_feature_cfg_out_indices_choose_the_features(name):
+    """timm's ``feature_cfg=dict(out_indices=...)`` as its own models take it (it raised a TypeError)."""
+    extractor = timm.create_model(name, features_only=True, feature_cfg=dict(out_indices=(1, 2))).eval()
+    size = extractor.pretrained_cfg["input_size"][1]
+    assert extractor.feature_info.out_indices == (1, 2)
+    assert len(extractor(torch.randn(1, 3, size, size))) == 2
+
+
 def test_reset_classifier_and_other_heads():
     model = timm.create_model("cifar_resnet20", num_classes=100, in_chans=1, drop_rate=0.1)
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 100)
@@ -316,13 +325,22 @@ def test_channels_last_matches():
 
 
 def test_stochastic_depth_only_in_training():
-    model = timm.create_model("cifar_resnet20", drop_path_rate=0.2)
+    """In training mode a block's residual branch is dropped for some images (outputs vary from call to call, and
+    a dropped image's branch is gone); in eval mode every call gives the same output. The branches start non-zero
+    (``zero_init_last=False``), or dropping them would change nothing."""
+    model = timm.create_model("cifar_resnet20", drop_path_rate=0.2, zero_init_last=False)
     assert model.layer3[2].drop_path.drop_prob == pytest.approx(0.2)
     assert isinstance(model.layer1[0].drop_path, nn.Identity)  # first block: rate 0
-    model.eval()
-    x = torch.randn(2, 3, 32, 32)
+    x = torch.randn(16, 3, 32, 32)
+    torch.manual_seed(0)
     with torch.no_grad():
-        assert torch.equal(model(x), model(x))
+        model.train()
+        assert not torch.equal(model(x), model(x))
+        block, y = model.layer3[2], torch.randn(16, 64, 8, 8)
+        dropped = block.drop_path(torch.ones(16, 1, 1, 1))
+        assert 0 < (dropped == 0).sum() < 16  # some images lose the branch, the others keep it (scaled)
+        model.eval()
+        assert torch.equal(model(x), model(x)) and torch.equal(block.drop_path(y), y)
 
 
 def test_resnet_rejects_bad_layouts():

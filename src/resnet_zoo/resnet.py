@@ -365,8 +365,8 @@ def _create(variant: str, pretrained: bool, model_args: Dict[str, Any], **kwargs
             raise _no_weights_error(variant, cfg)
         kwargs["pretrained_cfg_overlay"] = pretrained_overlay(
             variant, cfg, kwargs.get("pretrained_cfg_overlay"), kwargs.get("cache_dir"))
-    feature_cfg = dict(out_indices=tuple(range(len(model_args["layers"]) + 1)),  # stem + each stage
-                       **kwargs.pop("feature_cfg", None) or {})
+    stem_and_stages = tuple(range(len(model_args["layers"]) + 1))
+    feature_cfg = {"out_indices": stem_and_stages, **(kwargs.pop("feature_cfg", None) or {})}  # the caller's wins
     model = build_model_with_cfg(
         ResNet, variant, pretrained, pretrained_filter_fn=check_pretrained, feature_cfg=feature_cfg,
         **dict(model_args, **kwargs))
