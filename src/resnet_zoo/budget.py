@@ -2,9 +2,10 @@
 still fits.
 
 A sitting with a `Budget` starts an epoch only if its slowest whole epoch so far (training, evaluation and
-checkpoints) still fits, and gives up an epoch it has started as soon as the steps' pace says that the epoch and
-its evaluation would end past the deadline; the state of the last finished epoch stays, so the sitting never
-overruns.
+checkpoints), with a margin, still fits, and gives up an epoch it has started as soon as the steps' pace (and its
+slowest step, for the next one) says that the epoch and its evaluation would end past the deadline; the state of
+the last finished epoch stays. So a sitting ends within its budget unless one step or evaluation takes longer than
+any before it (on a machine that others load).
 """
 import re
 import time
@@ -16,7 +17,10 @@ DURATION = re.compile(r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?:in)
 """A duration such as ``2h20m``, ``90m``, ``1.5h`` or ``45s``."""
 
 WARMUP_STEPS = 3
-"""Steps whose pace does not count in an epoch's projection (the first steps build kernels and caches)."""
+"""Steps whose pace does not count in an epoch's projection (the first steps build kernels and caches); at most
+the first half of an epoch's steps."""
+MARGIN = 1.1
+"""Factor on the time an epoch or its evaluation took before, for the next one (a shared machine's pace varies)."""
 FIRST_TAIL = 0.25
 """Before an evaluation has been timed, the time kept for it and the checkpoints, as a fraction of the epoch's
 training pass (a test split of a fifth of the train images, forward only, needs far less)."""
@@ -73,32 +77,41 @@ class Budget:
         """The last projection of the epoch in progress (seconds), as `stop` made it."""
 
     def next_epoch_fits(self) -> bool:
-        """Whether the slowest whole epoch of this sitting so far still fits (before the first: it may)."""
-        return not self.epochs or self.clock() + max(self.epochs) <= self.deadline
+        """Whether the slowest whole epoch of this sitting so far, with a `MARGIN`, still fits (before the first: it
+        may)."""
+        return not self.epochs or self.clock() + MARGIN * max(self.epochs) <= self.deadline
 
     def start_epoch(self) -> None:
         """Mark the start of an epoch's training pass."""
-        self._epoch_start = self._base_time = self.clock()
+        self._epoch_start = self._base_time = self._last_step = self.clock()
         self._base_steps = 0
+        self._slowest = 0.
 
     def projected_epoch(self, done: int, total: int) -> float:
         """Seconds the whole epoch will take, projected from the pace of its first ``done`` of ``total`` steps
-        (past the first `WARMUP_STEPS`, once there are more) and the time its evaluation took before."""
+        (past its warm-up steps, `WARMUP_STEPS`) with its slowest step for the next one, and the time
+        its evaluation took before."""
         now = self.clock()
         timed = done - self._base_steps
         pace = (now - self._base_time) / timed if timed > 0 else (now - self._epoch_start) / max(done, 1)
-        training = now - self._epoch_start + pace * (total - done)
-        return training + (max(self.tails) if self.tails else FIRST_TAIL * training)
+        remaining = total - done
+        training = now - self._epoch_start + (pace * (remaining - 1) + max(pace, self._slowest) if remaining else 0.)
+        return training + (MARGIN * max(self.tails) if self.tails else FIRST_TAIL * training)
 
     def stop(self, done: int, total: int) -> bool:
         """Whether to give up the epoch after ``done`` of its ``total`` steps because it would end past the
-        deadline (during the first `WARMUP_STEPS` only once the deadline has passed)."""
-        warming_up = total > 2 * WARMUP_STEPS and done <= WARMUP_STEPS
+        deadline (during its warm-up steps only once the deadline has passed)."""
+        now = self.clock()
+        warmup = min(WARMUP_STEPS, (total - 1) // 2)  # of a short epoch too, its first half at most
+        warming_up = done <= warmup
+        if not warming_up:
+            self._slowest = max(self._slowest, now - self._last_step)
+        self._last_step = now
         self.projection = self.projected_epoch(done, total)
-        if warming_up and done == WARMUP_STEPS:
-            self._base_time, self._base_steps = self.clock(), done
+        if done == warmup:
+            self._base_time, self._base_steps = now, done
         if warming_up:
-            return self.clock() > self.deadline
+            return now > self.deadline
         return self._epoch_start + self.projection > self.deadline
 
     def end_epoch(self, training_end: float) -> None:

@@ -15,12 +15,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.constants import REPOCARD_NAME as CARD_NAME  # the model card in a Hub folder
 
 from .budget import format_duration
 from .errors import WeightsError
 from .resnet import architecture_options
 from .run_state import RESTARTS, sittings_table
-from .pretrained import PAPER_ID, hub_id
+from .pretrained import PAPER_ID, hub_id, weights_name
 from .train_log import TRAIN_LOG_NAME
 
 __all__ = [
@@ -28,8 +29,6 @@ __all__ = [
     "read_card", "plot_training_curve", "count_macs", "file_sha256", "format_count",
 ]
 
-CARD_NAME = "README.md"
-"""The model card in a Hub folder."""
 CURVE_NAME = "training_curve.png"
 """The training-curve plot drawn from the training log."""
 
@@ -137,7 +136,7 @@ def model_card(
         The text of `CARD_NAME`.
     """
     cfg, architecture = config["pretrained_cfg"], config["architecture"]
-    name = f"{architecture}.{cfg['tag']}"
+    name = weights_name(architecture, cfg["tag"])
     input_size = "×".join(map(str, cfg["input_size"]))
     model_args = architecture_options(config.get("model_args", {}))
     rows = [("Architecture", f"`{architecture}`" + "".join(f", {k}={v!r}" for k, v in model_args.items())),

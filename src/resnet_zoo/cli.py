@@ -2,8 +2,8 @@
 
 A command ``NAME`` lives in module ``MODULE`` as two functions (``-`` in a name becomes ``_``):
 ``NAME_arguments(parser)`` adds its options and ``NAME_command(args) -> int`` runs it and returns the exit status;
-an optional ``NAME_interrupted(args) -> str`` says what a Ctrl-C leaves behind. Modules are imported only when their command runs, so ``resnet-zoo --help``
-stays fast.
+an optional ``NAME_interrupted(args) -> str`` says what a Ctrl-C leaves behind. Modules are imported only when
+their command runs, so ``resnet-zoo --help`` stays fast.
 
 A command that fails on bad input prints one line, ``resnet-zoo NAME: error: ...``, naming the file or option
 at fault, and exits with status 1: a `resnet_zoo.errors.ZooError`, or an `OSError` of the file system (a folder

@@ -1,5 +1,6 @@
 """Errors raised for bad input: each message names the file, model or value at fault and what was expected."""
-from typing import Iterable, Tuple
+import numbers
+from typing import Any, Iterable, Tuple
 
 
 class ZooError(Exception):
@@ -12,6 +13,11 @@ class WeightsError(ZooError, ValueError):
 
 class DataError(ZooError, ValueError):
     """A dataset folder is missing files or holds data of the wrong form."""
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number, and not a bool (JSON's ``true``, which Python counts as 1)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_options(checks: Iterable[Tuple[bool, str]]) -> None:

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from .errors import ZooError
+from .pretrained import weights_name
 from .resnet import CIFAR_DEPTHS, is_zoo_model
 from .run_state import is_hub_id
 from .weights import read_metadata
@@ -85,7 +86,7 @@ def initial_weights(source: str, model: nn.Module) -> InitialWeights:
     loaded = load_source(source)
     cfg, target = loaded.pretrained_cfg, model.pretrained_cfg["architecture"]
     architecture = cfg["architecture"]
-    name = f"{architecture}.{cfg.get('tag')}"
+    name = weights_name(architecture, cfg.get("tag"))
     file = cfg.get("file")
     commit = read_metadata(file).get("git_commit", "unknown") if file and str(file).endswith(".safetensors") \
         else "unknown"

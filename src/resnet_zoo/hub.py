@@ -20,7 +20,6 @@ import dataclasses
 import inspect
 import json
 import math
-import numbers
 import os
 import re
 import shutil
@@ -33,6 +32,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import timm
 import torch
 from huggingface_hub import HfApi, get_token, split_torch_state_dict_into_shards
+from huggingface_hub.constants import CONFIG_NAME  # timm's model config in a Hub folder
 from safetensors import safe_open
 from safetensors.torch import save_file
 from timm.models import PretrainedCfg
@@ -41,8 +41,9 @@ from timm.models._hub import save_config_for_hf
 from . import __version__
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint
 from .cards import CARD_NAME, CURVE_NAME, METRICS, count_macs, file_sha256, model_card, plot_training_curve, read_card
-from .errors import WeightsError, ZooError
+from .errors import WeightsError, ZooError, is_number
 from .files import created_folders, replace_folder
+from .pretrained import weights_name
 from .resnet import ResNet, check_model_name
 from .run_state import LAST_CHECKPOINT, RUN_FILES, check_run_state
 from .train_log import TRAIN_LOG_NAME, read_train_log
@@ -54,8 +55,6 @@ from .weights import (
 __all__ = ["export", "verify", "publish", "publish_files", "git_commit", "read_config", "check_tag",
            "REQUIRED_METADATA"]
 
-CONFIG_NAME = "config.json"
-"""timm's model config in a Hub folder."""
 REQUIRED_METADATA = ("format", "architecture", "tag", "resnet_zoo_version", "git_commit")
 """Keys every weight file's safetensors header must hold (dataset, metrics and recipe when known)."""
 PRETRAINED_CFG_FIELDS = frozenset(f.name for f in dataclasses.fields(PretrainedCfg))
@@ -200,7 +199,7 @@ def _is_code(code: Sequence[Tuple[int, str]], last: int) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    return is_number(value) and math.isfinite(value)
 
 
 def _is_percent(value: Any) -> bool:
@@ -538,7 +537,7 @@ def publish_files(folder: os.PathLike, repo_id: str) -> List[Path]:
     missing = [k for k in ("top1", "top5") if k not in info["metrics"]]
     if missing and info["files"]:
         raise WeightsError(f"{Path(folder) / CARD_NAME}: has no {', '.join(missing)} metrics; export with metrics")
-    name = f"{info['architecture']}.{info['tag']}"
+    name = weights_name(info["architecture"], info["tag"])
     org, _, repo_name = repo_id.partition("/")
     if not org or repo_name != name:
         raise ZooError(f"repo id {repo_id!r} must be ORG/{name}, the folder's model and tag")

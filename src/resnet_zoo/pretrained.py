@@ -22,9 +22,14 @@ PAPER_ID = "arXiv:1512.03385"
 """He et al., Deep Residual Learning for Image Recognition (CVPR 2016)."""
 
 
+def weights_name(model_name: str, tag: str) -> str:
+    """``MODEL.TAG``: the name of the weights ``tag`` of a model, of their model folder and of their Hub repo."""
+    return f"{model_name}.{tag}"
+
+
 def hub_id(model_name: str, tag: str) -> str:
     """Full Hub repo id of the weights ``model_name.tag``."""
-    return f"{HF_HUB_ORG}/{model_name}.{tag}"
+    return f"{HF_HUB_ORG}/{weights_name(model_name, tag)}"
 
 
 def _cfg(family: Mapping[str, Any], **kwargs: Any) -> Dict[str, Any]:

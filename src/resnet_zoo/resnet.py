@@ -17,13 +17,13 @@ import torch.nn.functional as F
 from timm.layers import SelectAdaptivePool2d
 from timm.models import (
     DefaultCfg, PretrainedCfg, build_model_with_cfg, checkpoint_seq, get_arch_pretrained_cfgs, is_model,
-    get_arch_name, model_entrypoint, register_model, resolve_pretrained_cfg,
+    get_arch_name, model_entrypoint, register_model, resolve_pretrained_cfg, split_model_name_tag,
 )
 from timm.models._features import feature_take_indices  # not exported; timm's own models import it from here
 
 from .blocks import BasicBlock, Block, Bottleneck, DeviceLike, check_input, make_stage
 from .errors import WeightsError, ZooError
-from .pretrained import TAGS, cifar_cfg, hub_id, imagenet_cfg, tag_model_args
+from .pretrained import TAGS, cifar_cfg, hub_id, imagenet_cfg, tag_model_args, weights_name
 from .weights import check_pretrained, finish_pretrained_cfg, pretrained_overlay
 
 __all__ = ["ResNet"]
@@ -332,14 +332,14 @@ def _has_weights(cfg: PretrainedCfg) -> bool:
 
 def _describe_weights(name: str) -> str:
     """``name`` (``model.tag``) with the architecture options its weights need: ``… (shortcut='A')``."""
-    args = tag_model_args(name.partition(".")[2])
+    args = tag_model_args(split_model_name_tag(name)[1])
     return f"{name} ({', '.join(f'{k}={v!r}' for k, v in args.items())})" if args else name
 
 
 def _no_weights_error(variant: str, cfg: PretrainedCfg) -> WeightsError:
     """The error of ``pretrained=True`` without weights; it says how to load those that exist: by their tagged
     name, which builds the architecture they need (options given alongside the plain name do not select them)."""
-    which = f"{variant}.{cfg.tag}" if cfg.tag else f"{variant} with its default architecture"
+    which = weights_name(variant, cfg.tag) if cfg.tag else f"{variant} with its default architecture"
     names = list_pretrained_tags(variant)
     exist = ", ".join(map(_describe_weights, names)) or "none"
     how = (f"; load them by the tagged name, which builds the architecture they need: "
@@ -410,7 +410,7 @@ def _weights_cfg(model: str, tag: str, family_cfg: Callable[..., Dict[str, Any]]
 def _cfgs(model: str, family_cfg: Callable[..., Dict[str, Any]]) -> DefaultCfg:
     """timm's registry entry for ``model``: its `PRETRAINED` weights, the default first (see `PRETRAINED`), or
     first an untagged cfg without weights where none fits the default architecture."""
-    tags = [name.partition(".")[2] for name in PRETRAINED if name.partition(".")[0] == model]
+    tags = [tag for name, tag in map(split_model_name_tag, PRETRAINED) if name == model]
     default = next((tag for tag in tags if not TAGS[tag].model_args), "")
     cfgs = {tag: _weights_cfg(model, tag, family_cfg) for tag in [default, *(t for t in tags if t != default)]}
     return DefaultCfg(tags=deque(cfgs), cfgs=cfgs, is_pretrained=bool(tags))
@@ -418,7 +418,8 @@ def _cfgs(model: str, family_cfg: Callable[..., Dict[str, Any]]) -> DefaultCfg:
 
 def _registry_cfgs(families: Mapping[str, Callable[..., Dict[str, Any]]]) -> Dict[str, DefaultCfg]:
     """`_cfgs` of every model name -> family cfg; `PRETRAINED` naming another model or an unknown tag is an error."""
-    unknown = [n for n in PRETRAINED if n.partition(".")[0] not in families or n.partition(".")[2] not in TAGS]
+    unknown = [n for n, (model, tag) in zip(PRETRAINED, map(split_model_name_tag, PRETRAINED))
+               if model not in families or tag not in TAGS]
     if unknown:
         raise WeightsError(f"PRETRAINED names weights of unknown models or tags: {', '.join(unknown)}")
     return {model: _cfgs(model, family_cfg) for model, family_cfg in families.items()}

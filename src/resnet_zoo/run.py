@@ -48,8 +48,9 @@ from .grow import initial_weights
 from .hub import CONFIG_NAME, check_tag, export, git_commit, read_config
 from .imagefolder import DEFAULT_WORKERS, check_workers
 from .precision import cpu_model, fast_bf16
+from .pretrained import weights_name
 from .run_state import data_seed, is_hub_id, read_run_state, run_state_file, run_state_path, save_run_state
-from .train_log import TRAIN_LOG_NAME, append_train_log, write_train_log
+from .train_log import LOG_KEYS, TRAIN_LOG_NAME, append_train_log, write_train_log
 
 SITTING_FIELDS = ("precision",)
 """Recipe fields that may change from one sitting to the next: they decide how fast a run computes, not what."""
@@ -135,8 +136,8 @@ class RunOptions:
 
     def folder(self, recipe: Recipe) -> Path:
         """The run folder: ``out``, the run folder ``resume`` names, or ``runs/MODEL.TAG``."""
-        return self.out or self._resumed_run_folder or Path("runs") / model_folder_name(
-            recipe.model, self.tag or default_tag(recipe.dataset))
+        return self.out or self._resumed_run_folder or Path("runs") / weights_name(
+            recipe.model, run_tag(recipe, self.tag))
 
     def model_folder(self, recipe: Recipe, tag: str) -> Path:
         """The run's model folder: ``hub_folder``, the local folder whose run it continues, or ``OUT/MODEL.TAG``."""
@@ -144,7 +145,7 @@ class RunOptions:
             return Path(self.hub_folder)
         if self.continues is not None and not is_hub_id(self.continues):
             return Path(self.continues)
-        return self.folder(recipe) / model_folder_name(recipe.model, tag)
+        return self.folder(recipe) / weights_name(recipe.model, tag)
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,6 @@ class RunResult:
     def finished(self) -> bool:
         """Whether the schedule is done."""
         return self.epoch == self.epochs
-
-
-def model_folder_name(model: str, tag: str) -> str:
-    """The name of the model folder (and Hub repo) of weights ``tag`` of ``model``: ``MODEL.TAG``."""
-    return f"{model}.{tag}"
 
 
 def train(recipe: Recipe, options: RunOptions) -> RunResult:
@@ -215,6 +211,12 @@ def command_line(recipe: Recipe, tag: Optional[str] = None) -> str:
         elif value is not None:
             words += [option, str(value)]
     return shlex.join(words)
+
+
+def run_tag(recipe: Recipe, *tags: Optional[str]) -> str:
+    """The tag of a run's weights: the first of ``tags`` given (the run's own, ``--tag``), else the default of its
+    dataset (`resnet_zoo.datasets.default_tag`)."""
+    return next((tag for tag in tags if tag), default_tag(recipe.dataset))
 
 
 def resumed_recipe(options: RunOptions, recipe: Optional[Recipe] = None) -> Optional[Recipe]:
@@ -260,7 +262,7 @@ def _resumed(recipe: Recipe, options: RunOptions, checkpoint: Path,
     changed = _changed(recipe, state)
     if changed:
         raise ZooError(f"--resume: {source} was written by another recipe: {'; '.join(changed)}")
-    tag = state.get("tag") or default_tag(recipe.dataset)
+    tag = run_tag(recipe, state.get("tag"))
     if options.tag is not None and options.tag != tag:
         raise ZooError(f"--resume: {source} is a run of tag {tag}, not --tag {options.tag}")
     if how == "hub" and len(state["history"]) >= recipe.epochs:  # a finished run folder still exports
@@ -277,10 +279,10 @@ def saved_recipe(state: State) -> Recipe:
 def _check_model_folder(folder: Path, recipe: Recipe, tag: str, continued: Optional[State]) -> None:
     """``folder`` may keep this run: its weights, if any, are of ``recipe.model`` and ``tag``, and its run state, if
     any, is this run's (the one ``continued`` continues)."""
-    name = model_folder_name(recipe.model, tag)
+    name = weights_name(recipe.model, tag)
     if (folder / CONFIG_NAME).is_file():
         cfg = read_config(folder)
-        held = model_folder_name(cfg["architecture"], cfg["pretrained_cfg"]["tag"])
+        held = weights_name(cfg["architecture"], cfg["pretrained_cfg"]["tag"])
         if held != name:
             raise ZooError(f"--hub-folder {folder} holds the weights {held}, not {name}")
     if not run_state_file(folder).is_file():
@@ -346,7 +348,7 @@ def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True) 
     """
     tensors, state = load_checkpoint(out / CHECKPOINT_FILE)
     recipe = saved_recipe(state)
-    history, tag = state["history"], state.get("tag") or default_tag(recipe.dataset)
+    history, tag = state["history"], run_tag(recipe, state.get("tag"))
     sittings = _sittings(state)
     # a new model of the registered kind (plain BatchNorm, float32, on the CPU) with the evaluated weights
     model = create_model_for(recipe.model, recipe.dataset, classes=state.get("classes"))
@@ -356,7 +358,7 @@ def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True) 
         log = Path(tmp) / TRAIN_LOG_NAME
         write_train_log(log, history)  # the checkpoint's epochs, not lines a killed run wrote after it
         return export(
-            model, folder or out / model_folder_name(recipe.model, tag), tag=tag, dataset=recipe.dataset,
+            model, folder or out / weights_name(recipe.model, tag), tag=tag, dataset=recipe.dataset,
             metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
             recipe=asdict(recipe), command=command_line(recipe, tag), train_log=log, wall_time_s=final["wall_s"],
             hardware="; ".join(dict.fromkeys(s["hardware"] for s in sittings)) or state.get("hardware"),
@@ -396,7 +398,7 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
     if resumed is None and checkpoint.exists():
         raise ZooError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
     continued = resumed[1] if resumed is not None else None
-    tag = continued.get("tag") if continued and continued.get("tag") else options.tag or default_tag(recipe.dataset)
+    tag = run_tag(recipe, (continued or {}).get("tag"), options.tag)
     hub = check_writable(options.model_folder(recipe, tag), "--hub-folder")
     _check_model_folder(hub, recipe, tag, continued)
     budget = Budget(options.time_budget, start) if options.time_budget is not None else None
@@ -454,10 +456,9 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
             broadcast_buffers(training.eval_model)  # rank 0's BatchNorm statistics, the ones checkpointed
             tested = training.evaluate(test_loader)
             now = time.perf_counter()
-            record = dict(
-                epoch=epoch + 1, train_loss=trained["train_loss"], lr=trained["lr"],
-                train_top1=trained["train_top1"], test_top1=tested.top1, test_top5=tested.top5,
-                test_loss=tested.loss, img_per_s=trained["img_per_s"], wall_s=previous_wall + now - start)
+            values = dict(trained, epoch=epoch + 1, test_top1=tested.top1, test_top5=tested.top5,
+                          test_loss=tested.loss, wall_s=previous_wall + now - start)
+            record = {key: values[key] for key in LOG_KEYS}  # the log's keys, in its order
             _check_finite(record, checkpoint)
             history.append(record)
             sitting.update(last_epoch=epoch + 1, wall_s=now - start)

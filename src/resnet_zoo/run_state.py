@@ -29,6 +29,7 @@ from .budget import format_duration
 from .checkpoint import CHECKPOINT_FILE, EMA_PREFIX, MODEL_PREFIX, load_checkpoint, save_checkpoint, take_prefix
 from .errors import WeightsError, ZooError
 from .files import created_folders, replace_folder
+from .pretrained import weights_name
 from .train_log import TRAIN_LOG_NAME, write_train_log
 from .weights import HUB_CLIENT, check_state_dict
 
@@ -166,7 +167,7 @@ def check_run_state(folder: Path, expected: Mapping[str, Tuple[int, ...]], archi
 def run_readme(state: Mapping[str, Any], continue_with: str) -> str:
     """The README of `LAST_CHECKPOINT`: the run's progress, sittings, and the command that continues it."""
     recipe, history = state["recipe"], state["history"]
-    name = f"{recipe['model']}.{state['tag']}"
+    name = weights_name(recipe["model"], state["tag"])
     final = history[-1]
     lines = [f"# {name}: run in progress", "",
              f"Epoch {state['epoch']} of {recipe['epochs']}; the EMA model's top-1 after it: "

@@ -24,6 +24,7 @@ from .cli import main
 from .checkpoint import CHECKPOINT_FILE
 from .distributed import launched_ranks
 from .engine import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe
+from .datasets import DATASETS, default_tag
 from .errors import ZooError
 from .factory import resolve_device
 from .options import add_data, add_device, add_model, add_precision, add_workers
@@ -70,7 +71,8 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     add_model(parser, required=False)
     add_data(parser, "train/ and val/", unset=True)
     add("--out", type=Path, metavar="DIR", help="run folder (default: runs/MODEL.TAG)")
-    add("--tag", help="pretrained tag of the export (default: rz_cifar10, rz_cifar100 or rz_imagefolder)")
+    add("--tag", help=f"pretrained tag of the export (default: by dataset, "
+                      f"{', '.join(default_tag(dataset) for dataset in DATASETS)})")
     add("--resume", nargs="?", const=True, default=False, metavar="FOLDER",
         help=f"alone: continue the run in --out from its checkpoint; FOLDER: continue the run kept in that model "
              f"folder's {LAST_CHECKPOINT}/ (or hf-hub:ORG/NAME), on any machine, with the recipe it records")

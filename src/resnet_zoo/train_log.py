@@ -1,11 +1,10 @@
 """The training log: one JSON object per epoch, written by `resnet_zoo.train`, read by the export and its card."""
 import json
-import numbers
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence
 
 from .checkpoint import write_atomic
-from .errors import ZooError
+from .errors import ZooError, is_number
 
 TRAIN_LOG_NAME = "train_log.jsonl"
 """File name of the log, in a run folder and in an exported Hub folder."""
@@ -47,8 +46,7 @@ def read_train_log(path: Path) -> List[Dict[str, float]]:
             record = json.loads(line)
         except ValueError as e:
             raise ZooError(f"{path}:{number}: not JSON ({e})") from None
-        bad = [k for k in LOG_KEYS if not isinstance(record, dict) or isinstance(record.get(k), bool)
-               or not isinstance(record.get(k), numbers.Real)]
+        bad = [k for k in LOG_KEYS if not isinstance(record, dict) or not is_number(record.get(k))]
         if bad:
             raise ZooError(f"{path}:{number}: needs numbers for {', '.join(bad)} (keys: {', '.join(LOG_KEYS)})")
         records.append(record)

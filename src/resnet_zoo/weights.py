@@ -17,6 +17,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from huggingface_hub import hf_hub_download
+from huggingface_hub.constants import SAFETENSORS_INDEX_FILE as SAFE_WEIGHTS_INDEX_NAME  # the index of shards
+from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE as SAFE_WEIGHTS_NAME  # the single weights file
 from huggingface_hub.utils import EntryNotFoundError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
@@ -24,6 +26,7 @@ from timm.models import PretrainedCfg
 
 from . import __version__
 from .errors import WeightsError
+from .pretrained import weights_name
 
 __all__ = [
     "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME",
@@ -38,10 +41,6 @@ WEIGHTS_ENV = "RESNET_ZOO_WEIGHTS"
 HUB_CLIENT = dict(library_name="resnet-zoo", library_version=__version__)
 """How resnet_zoo introduces itself to the Hugging Face Hub (``huggingface_hub``'s user agent)."""
 
-SAFE_WEIGHTS_NAME = "model.safetensors"
-"""The single weights file of a Hub folder."""
-SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
-"""The index of a sharded Hub folder: tensor name -> shard file."""
 SHARD_NAME = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 """Name of a shard, as ``huggingface_hub.split_torch_state_dict_into_shards`` writes them."""
 
@@ -253,7 +252,7 @@ def _env_folder(variant: str, cfg: PretrainedCfg) -> Optional[Path]:
         return None
     if not Path(root).is_dir():
         raise WeightsError(f"{WEIGHTS_ENV}={root} is not a folder")
-    return Path(root) / f"{variant}.{cfg.tag}"
+    return Path(root) / weights_name(variant, cfg.tag)
 
 
 def _download(hub_id: str, filename: Optional[str], cache_dir: Optional[PathLike]) -> Path:
