@@ -244,8 +244,15 @@ def test_an_unfinished_run_exports_interim_weights_of_its_checkpoint(smoke, tmp_
 
 def test_hardware_names_the_cpu_its_vector_unit_and_threads():
     cpu = hardware(torch.device("cpu"))
-    assert re.fullmatch(r"CPU: .+, [A-Z0-9_]+(, AMX)?, \d+ threads", cpu), cpu
-    assert cpu.endswith(f", {torch.get_num_threads()} threads") and "unknown model" not in cpu
+    assert re.fullmatch(r"CPU: .+, [A-Z0-9_]+(, AMX)?, (1 thread|\d+ threads)", cpu), cpu
+    assert "unknown model" not in cpu
+    previous = torch.get_num_threads()
+    try:
+        for threads, said in ((1, "1 thread"), (2, "2 threads")):
+            torch.set_num_threads(threads)
+            assert hardware(torch.device("cpu")).endswith(f", {said}")
+    finally:
+        torch.set_num_threads(previous)
     assert hardware(torch.device("cpu"), 4) == f"4 processes, each {cpu}"
 
 

@@ -386,8 +386,13 @@ def hardware(device: torch.device, world_size: int = 1) -> str:
     if device.type == "cuda":
         return f"{world_size}x {torch.cuda.get_device_name(device)}"
     cpu = (f"CPU: {cpu_model()}, {torch.backends.cpu.get_cpu_capability()}"
-           f"{', AMX' if fast_bf16(device) else ''}, {torch.get_num_threads()} threads")
+           f"{', AMX' if fast_bf16(device) else ''}, {_count(torch.get_num_threads(), 'thread')}")
     return f"{world_size} processes, each {cpu}" if world_size > 1 else cpu
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 thread``, ``2 threads``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> RunResult:
