@@ -14,13 +14,13 @@ recipe it records: options given beside it must agree, except ``--precision``, w
 ``--sync-bn`` computes BatchNorm statistics over the global batch (CUDA only).
 """
 import argparse
+import runpy
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
 from .budget import format_duration, parse_duration
-from .cli import main
 from .checkpoint import CHECKPOINT_FILE
 from .distributed import launched_ranks
 from .engine import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe
@@ -138,5 +138,6 @@ def train_interrupted(args: argparse.Namespace) -> str:
     return f"{checkpoint} holds the last finished epoch: run the same command with --resume to continue"
 
 
-if __name__ == "__main__":  # ``python -m resnet_zoo.train ARGS``, the command's module run as a script, trains too
-    sys.exit(main(["train", *sys.argv[1:]]))
+if __name__ == "__main__":  # ``python -m resnet_zoo.train ARGS`` is ``python -m resnet_zoo train ARGS``
+    sys.argv[1:1] = ["train"]
+    runpy.run_module("resnet_zoo", run_name="__main__")
