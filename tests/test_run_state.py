@@ -87,17 +87,18 @@ def test_a_bad_duration_is_one_line_naming_it(text):
         parse_duration(text)
 
 
-def test_the_budget_starts_an_epoch_only_if_the_slowest_one_still_fits():
+def test_the_budget_starts_an_epoch_only_if_the_slowest_recent_one_still_fits():
     now = [0.]
-    budget = Budget(100., start=0., clock=lambda: now[0])
+    budget = Budget(200., start=0., clock=lambda: now[0])
     assert budget.next_epoch_fits()  # nothing timed yet
-    budget.start_epoch()
-    now[0] = 30.
-    budget.end_epoch(training_end=25.)
-    assert budget.epochs == [30.] and budget.tails == [5.]
-    now[0] = 67.
-    assert budget.next_epoch_fits()  # 67 + 1.1 x 30 = 100
-    now[0] = 67.5
+    for seconds in (60., 10., 10., 10.):  # a first epoch that others slowed down, then three quick ones
+        budget.start_epoch()
+        now[0] += seconds
+        budget.end_epoch(training_end=now[0] - 1.)
+    assert budget.epochs == [60., 10., 10., 10.] and budget.tails == [1.] * 4
+    now[0] = 189.
+    assert budget.next_epoch_fits()  # 189 + 1.1 x 10 = 200: the slow epoch is no longer among the last three
+    now[0] = 189.5
     assert not budget.next_epoch_fits()
 
 

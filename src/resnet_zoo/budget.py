@@ -1,7 +1,7 @@
 """Time budgets of training sittings: ``--time-budget 2h20m`` read, and the clock that decides whether an epoch
 still fits.
 
-A sitting with a `Budget` starts an epoch only if its slowest whole epoch so far (training, evaluation and
+A sitting with a `Budget` starts an epoch only if the slowest of its last whole epochs (training, evaluation and
 checkpoints), with a margin, still fits, and gives up an epoch it has started as soon as the steps' pace (and its
 slowest step, for the next one) says that the epoch and its evaluation would end past the deadline; the state of
 the last finished epoch stays. So a sitting ends within its budget unless one step or evaluation takes longer than
@@ -21,6 +21,8 @@ WARMUP_STEPS = 3
 the first half of an epoch's steps."""
 MARGIN = 1.1
 """Factor on the time an epoch or its evaluation took before, for the next one (a shared machine's pace varies)."""
+RECENT = 3
+"""Whole epochs, the last ones, whose slowest decides whether the next one is started."""
 FIRST_TAIL = 0.25
 """Before an evaluation has been timed, the time kept for it and the checkpoints, as a fraction of the epoch's
 training pass (a test split of a fifth of the train images, forward only, needs far less)."""
@@ -77,9 +79,10 @@ class Budget:
         """The last projection of the epoch in progress (seconds), as `stop` made it."""
 
     def next_epoch_fits(self) -> bool:
-        """Whether the slowest whole epoch of this sitting so far, with a `MARGIN`, still fits (before the first: it
-        may)."""
-        return not self.epochs or self.clock() + MARGIN * max(self.epochs) <= self.deadline
+        """Whether the slowest of this sitting's last `RECENT` whole epochs, with a `MARGIN`, still fits (before the
+        first: it may). Epochs that others slowed down long ago do not count; the epoch itself still gives up
+        when its own pace says it would not end in time."""
+        return not self.epochs or self.clock() + MARGIN * max(self.epochs[-RECENT:]) <= self.deadline
 
     def start_epoch(self) -> None:
         """Mark the start of an epoch's training pass."""
