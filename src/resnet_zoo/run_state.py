@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
-from huggingface_hub import hf_hub_download
 from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
 
 from .budget import format_duration
@@ -31,7 +30,7 @@ from .errors import WeightsError, ZooError
 from .files import created_folders, replace_folder
 from .pretrained import weights_name
 from .train_log import TRAIN_LOG_NAME, write_train_log
-from .weights import HUB_CLIENT, check_state_dict
+from .weights import check_state_dict, hub_file
 
 LAST_CHECKPOINT = "last-checkpoint"
 """The sub-folder of a model folder that holds the state of its run in progress."""
@@ -98,10 +97,8 @@ def run_state_path(source: str) -> Path:
         ZooError: If the source holds no run state, or (a Hub repo) it cannot be fetched.
     """
     if is_hub_id(source):
-        repo_id, _, revision = str(source)[len(HUB_PREFIX):].partition("@")
         try:
-            return Path(hf_hub_download(repo_id, f"{LAST_CHECKPOINT}/{CHECKPOINT_FILE}", revision=revision or None,
-                                        **HUB_CLIENT))
+            return hub_file(str(source)[len(HUB_PREFIX):], f"{LAST_CHECKPOINT}/{CHECKPOINT_FILE}")
         except LocalEntryNotFoundError:  # before its base class: nothing was asked of the Hub
             raise ZooError(f"--resume {source}: its run state could not be fetched: it is not in huggingface_hub's "
                            f"cache, and the Hub is offline (HF_HUB_OFFLINE) or unreachable") from None

@@ -31,6 +31,7 @@ from .pretrained import weights_name
 __all__ = [
     "WEIGHTS_ENV", "SAFE_WEIGHTS_NAME", "SAFE_WEIGHTS_INDEX_NAME",
     "read_weight_map", "weight_files", "read_metadata", "read_state_dict", "check_state_dict", "check_pretrained",
+    "hub_file",
     "pretrained_overlay", "finish_pretrained_cfg",
 ]
 
@@ -255,6 +256,13 @@ def _env_folder(variant: str, cfg: PretrainedCfg) -> Optional[Path]:
     return Path(root) / weights_name(variant, cfg.tag)
 
 
+def hub_file(hub_id: str, filename: str, cache_dir: Optional[PathLike] = None) -> Path:
+    """``filename`` of the Hub repo ``hub_id`` (``ORG/NAME[@REVISION]``), fetched with ``huggingface_hub`` into its
+    cache (``HF_HUB_OFFLINE`` reads the cache only); its errors (a missing file, no network) pass through."""
+    repo_id, _, revision = hub_id.partition("@")
+    return Path(hf_hub_download(repo_id, filename, revision=revision or None, cache_dir=cache_dir, **HUB_CLIENT))
+
+
 def _download(hub_id: str, filename: Optional[str], cache_dir: Optional[PathLike]) -> Path:
     """Fetch weights from the Hub (or the local Hugging Face cache) with ``huggingface_hub``.
 
@@ -262,21 +270,19 @@ def _download(hub_id: str, filename: Optional[str], cache_dir: Optional[PathLike
         The cached file ``filename`` if given, else the cached snapshot folder holding ``model.safetensors``
         or, failing that, ``model.safetensors.index.json`` and all its shards.
     """
-    repo_id, _, revision = hub_id.partition("@")
-    fetch = partial(hf_hub_download, repo_id, revision=revision or None, cache_dir=cache_dir,
-                    **HUB_CLIENT)
+    fetch = partial(hub_file, hub_id, cache_dir=cache_dir)
     if filename:
-        return Path(fetch(filename=filename))
+        return fetch(filename)
     try:
-        return Path(fetch(filename=SAFE_WEIGHTS_NAME)).parent
+        return fetch(SAFE_WEIGHTS_NAME).parent
     except EntryNotFoundError as single_error:
         try:
-            index = Path(fetch(filename=SAFE_WEIGHTS_INDEX_NAME))
+            index = fetch(SAFE_WEIGHTS_INDEX_NAME)
         except EntryNotFoundError:
             raise WeightsError(f"hf-hub:{hub_id}: neither {SAFE_WEIGHTS_NAME} nor {SAFE_WEIGHTS_INDEX_NAME} "
                                f"could be fetched ({single_error})") from None
     for name in _shard_names(index):
-        fetch(filename=name)
+        fetch(name)
     return index.parent
 
 
