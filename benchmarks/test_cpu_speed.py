@@ -36,10 +36,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from resnet_zoo.cifar import CifarSplit
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.engine import Recipe, build_training, train_one_epoch
+from resnet_zoo.engine import build_training, train_one_epoch
 from resnet_zoo.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
 from resnet_zoo.precision import inference_model
 from resnet_zoo.probe import choose_precision
+from resnet_zoo.recipe import Recipe
 from resnet_zoo.resnet import CIFAR_DEPTHS
 
 MODELS = ("cifar_resnet20", "cifar_resnet56")

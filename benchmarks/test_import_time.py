@@ -8,8 +8,10 @@ interpreter; ``extra_info`` records medians (in ms) of the import-time entries t
   timm, i.e. everything registration adds on top of ``import timm`` (budget: `REGISTRATION_BUDGET_MS`);
 * ``startup_hook_ms``: cumulative import time of ``resnet_zoo_autoload`` in ``python -c pass``, the hook's
   whole cost in every interpreter start-up of the environment (budget: `STARTUP_BUDGET_MS`);
-* ``cli_ms``: cumulative import time of ``resnet_zoo.cli`` for ``resnet-zoo --help``, which imports neither
-  torch nor timm (budget: `CLI_BUDGET_MS`).
+* ``cli_ms``: cumulative import time of ``resnet_zoo.commands.cli`` for ``resnet-zoo --help``, which imports
+  neither torch nor timm (budget: `CLI_BUDGET_MS`);
+* ``help_ms``: the wall time of the whole interpreter that answers ``resnet-zoo COMMAND --help``, for every
+  command, which imports neither torch nor timm either (budget: `HELP_BUDGET_MS`).
 
 A timed run (not ``--benchmark-disable``) fails when a median exceeds its budget.
 """
@@ -18,13 +20,18 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 from typing import Dict, List, Optional, Sequence
 
+import pytest
+
 import resnet_zoo_autoload
+from resnet_zoo.commands.cli import COMMANDS
 
 REGISTRATION_BUDGET_MS = 50.0
 STARTUP_BUDGET_MS = 2.0
 CLI_BUDGET_MS = 100.0
+HELP_BUDGET_MS = 500.0
 ROUNDS = 3
 
 IMPORTTIME_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
@@ -105,6 +112,21 @@ def test_interpreter_startup_with_hook(benchmark):
 
 def test_cli_help(benchmark):
     """``resnet-zoo --help``: the CLI and its package import neither torch nor timm."""
-    runs = run_rounds(benchmark, "from resnet_zoo.cli import main; main(['--help'])")
+    runs = run_rounds(benchmark, "from resnet_zoo.commands.cli import main; main(['--help'])")
     assert_not_imported(runs, ["torch", "timm"])
-    check_budget(benchmark, "cli", median_ms(runs, "resnet_zoo.cli"), CLI_BUDGET_MS)
+    check_budget(benchmark, "cli", median_ms(runs, "resnet_zoo.commands.cli"), CLI_BUDGET_MS)
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_command_help(benchmark, command):
+    """``resnet-zoo COMMAND --help``: a fresh interpreter answers at once, its options imported without torch."""
+    timed = []
+
+    def answer_help() -> None:
+        start = time.perf_counter()
+        times = importtime(f"from resnet_zoo.commands.cli import main; main([{command!r}, '--help'])")
+        timed.append((times, (time.perf_counter() - start) * 1000))
+
+    benchmark.pedantic(answer_help, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    assert_not_imported([times for times, _ in timed[-ROUNDS:]], ["torch", "timm"])
+    check_budget(benchmark, "help", round(statistics.median(ms for _, ms in timed[-ROUNDS:]), 1), HELP_BUDGET_MS)

@@ -25,8 +25,9 @@ from report import RECIPE_SPEEDUP
 
 from resnet_zoo.cifar import CifarSplit, DeviceLoader
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.engine import Recipe, build_training, train_one_epoch
+from resnet_zoo.engine import build_training, train_one_epoch
 from resnet_zoo.precision import resolve_precision
+from resnet_zoo.recipe import Recipe
 
 
 IMAGES_PER_SECOND: Dict[str, float] = {}

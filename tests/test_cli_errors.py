@@ -16,8 +16,9 @@ from safetensors.torch import save_file
 import resnet_zoo.files
 import resnet_zoo.run
 import resnet_zoo.weights
-from resnet_zoo.checkpoint import CHECKPOINT_FILE, EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
-from resnet_zoo.cli import DEBUG_ENV, describe_os_error, main
+from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
+from resnet_zoo.commands.cli import DEBUG_ENV, describe_os_error, main
+from resnet_zoo.constants import CHECKPOINT_FILE
 
 from fake_cifar import write_cifar
 
@@ -225,7 +226,7 @@ def test_a_file_system_error_is_its_file_reason_and_remedy(error, line):
 
 
 def test_a_file_system_error_of_any_command_is_one_line(files, monkeypatch):
-    """predict on a folder it may not list: the OSError that reaches `resnet_zoo.cli.main` (monkeypatched, since
+    """predict on a folder it may not list: the OSError that reaches `resnet_zoo.commands.cli.main` (monkeypatched, since
     root lists any folder)."""
     listing = Path.iterdir
 
@@ -347,6 +348,6 @@ def test_ctrl_c_while_the_command_loads_is_one_line(monkeypatch, capsys):
     def interrupted(argv):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("resnet_zoo.cli.build_parser", interrupted)
+    monkeypatch.setattr("resnet_zoo.commands.cli.build_parser", interrupted)
     assert main(["train", "--help"]) == 130
     assert capsys.readouterr().err == "resnet-zoo: interrupted\n"

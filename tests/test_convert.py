@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 from safetensors.torch import save_file
 
 import resnet_zoo  # noqa: F401  (registers the models)
-from resnet_zoo.cli import main
+from resnet_zoo.commands.cli import main
 from resnet_zoo.conversion import convert, read_checkpoint
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import verify

@@ -11,11 +11,12 @@ import torch
 import torchvision
 
 from resnet_zoo.augment import crop_flip, cutout_
+from resnet_zoo.constants import default_tag
 from resnet_zoo.cifar import (
     CIFAR10, CROP_PADDING, CifarSplit, DeviceLoader, download_cifar, load_cifar, missing_files, read_batch,
 )
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.datasets import DATASETS, create_dataset, create_loader, default_tag, get_dataset
+from resnet_zoo.datasets import DATASETS, create_dataset, create_loader, get_dataset
 from resnet_zoo.distributed import Ranks
 from resnet_zoo.errors import DataError, ZooError
 from resnet_zoo.imagefolder import IMAGE_FOLDER

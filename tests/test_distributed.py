@@ -17,12 +17,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from resnet_zoo.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from resnet_zoo.cli import main
+from resnet_zoo.checkpoint import load_checkpoint
+from resnet_zoo.commands.cli import main
+from resnet_zoo.constants import CHECKPOINT_FILE
 from resnet_zoo.distributed import Ranks, launched_ranks, rank_slice, shard
-from resnet_zoo.engine import Recipe, default_lr
 from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import resolve_precision
+from resnet_zoo.recipe import Recipe, default_lr
 from resnet_zoo.run import DATA, OUT, RunOptions, command_line, train
 from resnet_zoo.train_log import TRAIN_LOG_NAME
 

@@ -18,10 +18,10 @@ pytest.importorskip("griffe", reason="the docs extra is not installed: pip insta
 
 from mkdocs.exceptions import PluginError  # noqa: E402
 
-from resnet_zoo.cli import COMMANDS  # noqa: E402
+from resnet_zoo.commands.cli import COMMANDS  # noqa: E402
 from resnet_zoo.errors import WeightsError  # noqa: E402
 from resnet_zoo.hub import export  # noqa: E402
-from resnet_zoo.engine import Recipe  # noqa: E402
+from resnet_zoo.recipe import Recipe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "hooks"))

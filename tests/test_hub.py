@@ -16,11 +16,11 @@ from safetensors.torch import load_file, save_file
 
 import resnet_zoo
 from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
-from resnet_zoo.cli import main
+from resnet_zoo.commands.cli import main
 from resnet_zoo.errors import WeightsError, ZooError
-from resnet_zoo.resnet import architecture_options
 from resnet_zoo.hub import export, git_commit, publish_files, verify
 from resnet_zoo.pretrained import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+from resnet_zoo.resnet import architecture_options
 
 from full_export import export_full, sha256, write_log
 
@@ -417,7 +417,7 @@ def test_publish_without_a_token_says_how_to_get_one(folder, monkeypatch, capsys
 def test_publish_that_cannot_reach_the_hub_fails_with_the_reason(folder):
     """Offline (as every machine here is) with a token: one line naming the failure, not a traceback."""
     env = dict(os.environ, HF_TOKEN="hf_not_a_real_token", HF_HUB_OFFLINE="1")
-    result = subprocess.run([sys.executable, "-m", "resnet_zoo.cli", "publish", str(folder), "--repo-id",
+    result = subprocess.run([sys.executable, "-m", "resnet_zoo.commands.cli", "publish", str(folder), "--repo-id",
                              "resnet-zoo/cifar_resnet20.rz_cifar10"], capture_output=True, text=True, env=env)
     assert result.returncode == 1
     assert result.stderr.startswith("resnet-zoo publish: error: upload of ") and "offline mode" in result.stderr

@@ -10,10 +10,11 @@ import torch
 import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.blocks import PadShortcut
 from resnet_zoo.cards import CARD_NAME, SOURCE_TOP1_LABEL
-from resnet_zoo.cli import main
+from resnet_zoo.commands.cli import main
+from resnet_zoo.constants import RECIPE_TAG_PREFIX
 from resnet_zoo.hub import publish_files, verify
 from resnet_zoo.precision import native_bf16
-from resnet_zoo.pretrained import HF_HUB_ORG, RECIPE_TAG_PREFIX, hub_id
+from resnet_zoo.pretrained import HF_HUB_ORG, hub_id
 from resnet_zoo.resnet import PRETRAINED, is_zoo_model
 from resnet_zoo.weights import WEIGHTS_ENV
 

@@ -11,13 +11,13 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from resnet_zoo.cli import main
+from resnet_zoo.commands.cli import main
 from resnet_zoo.datasets import create_dataset, create_loader
 from resnet_zoo.distributed import Ranks
-from resnet_zoo.engine import Recipe, default_lr
 from resnet_zoo.errors import DataError
 from resnet_zoo.imagefolder import FolderLoader, eval_transform, load_image_folder, train_transform
 from resnet_zoo.precision import resolve_precision
+from resnet_zoo.recipe import Recipe, default_lr
 from resnet_zoo.run import RunOptions, train
 from resnet_zoo.train_log import TRAIN_LOG_NAME
 

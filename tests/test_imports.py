@@ -20,11 +20,13 @@ import timm
 import resnet_zoo
 import resnet_zoo_autoload
 from resnet_zoo import blocks, fuse, resnet
-from resnet_zoo.cli import COMMANDS
+from resnet_zoo.commands.cli import COMMANDS
 
 SRC = str(Path(resnet_zoo_autoload.__file__).parent)
-MODULES = [resnet_zoo.__name__] + [info.name for info in pkgutil.iter_modules(resnet_zoo.__path__, "resnet_zoo.")]
-"""Every module of the package."""
+MODULES = [resnet_zoo.__name__] + [info.name for info in pkgutil.walk_packages(resnet_zoo.__path__, "resnet_zoo.")]
+"""Every module of the package, its sub-package `resnet_zoo.commands` included."""
+COMMAND_MODULES = {name for name in MODULES if name.startswith("resnet_zoo.commands")}
+"""The command line: its package, dispatcher, options and one module per command."""
 
 FIRST_IMPORTS = """\
 import importlib, json, os, sys
@@ -56,15 +58,17 @@ def run_python(code: str, *args: str, env: Optional[Dict[str, str]] = None) -> s
     return proc
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], *([name, "--help"] for name in COMMANDS)])
 def test_cli_help_imports_neither_torch_nor_timm(argv):
-    """``resnet-zoo --help`` answers at once: the package's names load their modules on first use."""
+    """``resnet-zoo --help`` and every ``resnet-zoo COMMAND --help`` answer at once: the package's names load their
+    modules on first use, and a command's options import only torch-free modules (the time is benchmarked)."""
     code = ("import json, sys\n"
-            "from resnet_zoo.cli import main\n"
+            "from resnet_zoo.commands.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    status = e.code\n"
             "print(json.dumps(dict(status=status, loaded=[m for m in ('torch', 'timm') if m in sys.modules])))")
     proc = run_python(code, *argv)
     assert ("COMMAND" in proc.stdout) == (argv == ["--help"])
+    assert (f"usage: resnet-zoo {argv[0]} " in proc.stdout) == (argv[0] in COMMANDS)
     assert json.loads(proc.stdout.splitlines()[-1]) == dict(status=0, loaded=[])
 
 
@@ -93,11 +97,13 @@ def test_any_module_imported_first_registers_the_models(autoload):
 
 def _package_imports(module: str) -> set:
     """The resnet_zoo modules that ``module``'s source imports (``from .x import``, ``import resnet_zoo.x``)."""
-    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
+    spec = importlib.util.find_spec(module)
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            base = "resnet_zoo." + node.module if node.level and node.module else node.module or "resnet_zoo"
+            relative = "." * node.level + (node.module or "")
+            base = importlib.util.resolve_name(relative, spec.parent) if node.level else node.module
             names.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -107,8 +113,10 @@ def _package_imports(module: str) -> set:
 def test_command_modules_are_leaves():
     """No module imports a command's module or the CLI: what commands share lives in the library (the CLI loads
     them by name, and only ``python -m resnet_zoo`` starts the CLI)."""
-    commands = {module for module, _ in COMMANDS.values()} | {"resnet_zoo.cli"}
-    assert {"resnet_zoo.train", "resnet_zoo.hub_commands"} <= commands
-    importers = {m: sorted(_package_imports(m) & commands) for m in MODULES if _package_imports(m) & commands}
-    assert importers == {"resnet_zoo.__main__": ["resnet_zoo.cli"]}
-    assert "resnet_zoo.hub" in _package_imports("resnet_zoo.hub_commands")  # the parse sees relative imports
+    assert {f"resnet_zoo.commands.{name.replace('-', '_')}" for name in COMMANDS} < COMMAND_MODULES
+    importers = {m: sorted(_package_imports(m) & COMMAND_MODULES) for m in set(MODULES) - COMMAND_MODULES
+                 if _package_imports(m) & COMMAND_MODULES}
+    assert importers == {"resnet_zoo.__main__": ["resnet_zoo.commands.cli"]}
+    # the parse sees relative imports, inside functions too
+    assert {"resnet_zoo.hub", "resnet_zoo.constants"} <= _package_imports("resnet_zoo.commands.verify")
+    assert "resnet_zoo.commands.options" in _package_imports("resnet_zoo.commands.predict")

@@ -7,7 +7,7 @@ import timm
 import torch
 
 import resnet_zoo.onnx_export
-from resnet_zoo.cli import main
+from resnet_zoo.commands.cli import main
 from resnet_zoo.onnx_export import INPUT_NAME, OUTPUT_NAME
 
 from shipped import HUB

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES
-from resnet_zoo.cli import main
+from resnet_zoo.commands.cli import main
 from resnet_zoo.hub import export
 from resnet_zoo.inference import predict, sample_images
 from resnet_zoo.weights import WEIGHTS_ENV

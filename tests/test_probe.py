@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import resnet_zoo.probe
-from resnet_zoo.cli import main
-from resnet_zoo.precision import cpu_model
+from resnet_zoo.commands.cli import main
+from resnet_zoo.devices import cpu_model
 from resnet_zoo.probe import Probe, cache_file, choose_precision
 
 from fake_cifar import write_cifar

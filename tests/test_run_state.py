@@ -18,13 +18,15 @@ from safetensors.torch import save_file
 from resnet_zoo.budget import Budget, parse_duration
 from resnet_zoo.cards import read_card
 from resnet_zoo.checkpoint import load_checkpoint, save_checkpoint
-from resnet_zoo.cli import main
-from resnet_zoo.engine import Recipe, Training, default_lr
+from resnet_zoo.commands.cli import main
+from resnet_zoo.constants import LAST_CHECKPOINT
+from resnet_zoo.engine import Training
 from resnet_zoo.errors import WeightsError, ZooError
 from resnet_zoo.grow import grow_state_dict
 from resnet_zoo.hub import export, publish_files, verify
+from resnet_zoo.recipe import Recipe, default_lr
 from resnet_zoo.run import RunOptions, train
-from resnet_zoo.run_state import LAST_CHECKPOINT, RESTARTS, RUN_FILES, data_seed, run_state_file
+from resnet_zoo.run_state import RESTARTS, RUN_FILES, data_seed, run_state_file
 from resnet_zoo.train_log import TRAIN_LOG_NAME
 from resnet_zoo.weights import read_metadata
 

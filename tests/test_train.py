@@ -28,17 +28,19 @@ from safetensors.torch import load_file
 
 import resnet_zoo.run
 from resnet_zoo.cards import CODE_LABEL, EPOCHS_LABEL, read_card
-from resnet_zoo.checkpoint import CHECKPOINT_FILE, STATE_KEY, load_checkpoint, save_checkpoint
-from resnet_zoo.cli import DefaultsHelpFormatter, build_parser, main
+from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.cifar import CifarSplit
-from resnet_zoo.engine import Recipe, build_training, create_optimizer, default_lr, train_one_epoch
+from resnet_zoo.commands.cli import DefaultsHelpFormatter, build_parser, main
+from resnet_zoo.commands.train import arguments as train_arguments, recipe_and_options
+from resnet_zoo.constants import CHECKPOINT_FILE, DEFAULT_WORKERS
+from resnet_zoo.devices import hardware
+from resnet_zoo.engine import build_training, create_optimizer, train_one_epoch
 from resnet_zoo.errors import ZooError
 from resnet_zoo.hub import git_commit
-from resnet_zoo.imagefolder import DEFAULT_WORKERS
 from resnet_zoo.precision import resolve_precision
+from resnet_zoo.recipe import Recipe, default_lr
+from resnet_zoo.run import DATA, OUT, RunOptions, TrainingDiverged, command_line, export_run, train
 from resnet_zoo.run_state import run_state_file
-from resnet_zoo.run import DATA, OUT, RunOptions, TrainingDiverged, command_line, export_run, hardware, train
-from resnet_zoo.train import recipe_and_options, train_arguments
 from resnet_zoo.train_log import LOG_KEYS, TRAIN_LOG_NAME
 
 from fake_cifar import write_cifar
@@ -102,7 +104,7 @@ def test_precision_auto_is_resolved_for_the_device_and_model(monkeypatch):
         return ("bf16" if device == CPU and model == "cifar_resnet20" else "fp32") if precision == "auto" \
             else precision, None
 
-    monkeypatch.setattr("resnet_zoo.train.choose_precision", choose)
+    monkeypatch.setattr("resnet_zoo.probe.choose_precision", choose)
     assert parsed_recipe("--device", "cpu").precision == "bf16"
     assert parsed_recipe("--device", "cpu", "--precision", "fp32").precision == "fp32"
     assert asked == [("auto", CPU, "cifar_resnet20"), ("fp32", CPU, "cifar_resnet20")]
@@ -386,7 +388,7 @@ def killed(cifar10_root, tmp_path_factory, precision):
     """A ``resnet-zoo train`` process killed with SIGKILL once its first epoch is logged; returns its folder."""
     out = tmp_path_factory.mktemp("killed") / "run"
     argv = train_argv(resumable(precision), RunOptions(cifar10_root, out))
-    process = subprocess.Popen([sys.executable, "-m", "resnet_zoo.cli", *argv], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "resnet_zoo.commands.cli", *argv], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while not ((out / TRAIN_LOG_NAME).is_file() and (out / TRAIN_LOG_NAME).read_text().count("\n") >= 1):
@@ -476,7 +478,7 @@ def test_training_uses_every_core_the_process_may_run_on():
     code = ("import json, os, sys\n"
             "if sys.argv[1] == 'one': os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])\n"
             "import torch\n"
-            "if sys.argv[2] == 'recipe': import resnet_zoo.train\n"
+            "if sys.argv[2] == 'recipe': import resnet_zoo.run\n"
             "print(torch.get_num_threads())")
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
 
@@ -489,8 +491,9 @@ def test_training_uses_every_core_the_process_may_run_on():
 
 
 def test_the_command_module_run_as_a_script_is_the_command():
-    """``python -m resnet_zoo.train`` is ``python -m resnet_zoo train``, not a silent import."""
-    run = subprocess.run([sys.executable, "-m", "resnet_zoo.train", "--data", "d"], capture_output=True, text=True)
+    """``python -m resnet_zoo.commands.train`` is ``python -m resnet_zoo train``, not a silent import."""
+    run = subprocess.run([sys.executable, "-m", "resnet_zoo.commands.train", "--data", "d"], capture_output=True,
+                         text=True)
     assert (run.returncode, run.stdout) == (1, "")
     assert run.stderr == "resnet-zoo train: error: --model is required to start a run (--resume FOLDER continues " \
                          "one without it)\n"

@@ -6,8 +6,8 @@ import json
 import pytest
 from transformers import pipeline
 
-from resnet_zoo.cli import main
 from resnet_zoo.cifar_constants import CIFAR10_CLASSES
+from resnet_zoo.commands.cli import main
 from resnet_zoo.inference import sample_images
 
 from shipped import HUB

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from resnet_zoo.cifar import CifarSplit, DeviceLoader, read_batch
 from resnet_zoo.cifar_constants import CIFAR10_MEAN, CIFAR10_STD
-from resnet_zoo.cli import main
+from resnet_zoo.commands.cli import main
 from resnet_zoo.evaluation import evaluate, evaluate_weights
 from resnet_zoo.hub import export
 from resnet_zoo.weights import WEIGHTS_ENV

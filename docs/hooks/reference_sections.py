@@ -1,6 +1,5 @@
 """Reference sections: each command's ``--help``, the benchmark tables, and the API reference's coverage."""
 import argparse
-import importlib
 import importlib.util
 import json
 import pkgutil
@@ -11,7 +10,7 @@ from types import ModuleType
 from typing import Iterable, List
 
 import resnet_zoo
-from resnet_zoo.cli import COMMANDS, command_function
+from resnet_zoo.commands.cli import COMMANDS, command_module
 
 from md_format import fenced
 
@@ -26,15 +25,15 @@ AUTOLOAD_MODULE = "resnet_zoo_autoload"
 
 
 def command_help(name: str) -> str:
-    """``resnet-zoo NAME --help``, from a parser built the way the CLI builds it (``NAME_arguments``).
+    """``resnet-zoo NAME --help``, from a parser built the way the CLI builds it (the command module's ``arguments``).
 
     Raises:
         KeyError: If ``name`` is not one of the CLI's commands.
     """
-    module, description = COMMANDS[name]
+    description = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=f"resnet-zoo {name}", description=description,
                                      formatter_class=partial(argparse.HelpFormatter, width=HELP_WIDTH))
-    command_function(importlib.import_module(module), name, "arguments")(parser)
+    command_module(name).arguments(parser)
     return parser.format_help()
 
 

@@ -7,11 +7,11 @@ from typing import Dict, List, Mapping
 import griffe
 
 from resnet_zoo.cifar import CIFAR_SPECS
-from resnet_zoo.datasets import default_tag
+from resnet_zoo.commands.train import arguments as train_arguments
+from resnet_zoo.constants import default_tag
 from resnet_zoo.imagefolder import IMAGE_FOLDER, SPLIT_FOLDERS
+from resnet_zoo.recipe import Recipe
 from resnet_zoo.resnet import list_pretrained_tags
-from resnet_zoo.engine import Recipe
-from resnet_zoo.train import train_arguments
 
 from md_format import fenced, format_percent, markdown_table
 from model_table import zoo_models

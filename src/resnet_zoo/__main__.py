@@ -2,7 +2,7 @@
 --nproc-per-node 8 -m resnet_zoo train ...``)."""
 import sys
 
-from .cli import main
+from .commands.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,8 +35,6 @@ RNG_PREFIX = "rng."
 """Prefix of the random generators' states: ``cpu`` (torch's), ``cuda`` (the training GPU's, on CUDA) and
 ``data`` (the generator of the train batches)."""
 
-CHECKPOINT_FILE = "checkpoint.safetensors"
-"""Training checkpoint in a run folder, replaced atomically after each epoch."""
 
 
 def _umask() -> int:

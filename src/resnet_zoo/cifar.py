@@ -27,7 +27,7 @@ import torchvision.datasets
 from torchvision.datasets.utils import download_and_extract_archive
 
 from .augment import Normalize, crop_flip, cutout_
-from .cifar_constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
+from .cifar_constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, IMAGE_SIZE
 from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .errors import DataError
 from .files import created_folders
@@ -37,8 +37,6 @@ try:  # numpy >= 2
 except ImportError:  # numpy 1.x
     from numpy.core import multiarray as _multiarray, numeric as _numeric
 
-IMAGE_SIZE = 32
-"""Side of every CIFAR image."""
 
 CROP_PADDING = 4
 """Zero padding on each side before the random 32x32 crop."""

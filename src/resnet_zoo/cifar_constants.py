@@ -5,6 +5,9 @@ Constants only, as ``timm.data.constants`` holds ImageNet's, so that registering
 the data pipeline.
 """
 
+IMAGE_SIZE = 32
+"""Side of every CIFAR image."""
+
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 """Per-channel mean of the CIFAR-10 train images, in [0, 1] units."""
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)

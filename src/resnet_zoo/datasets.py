@@ -16,7 +16,6 @@ from .cifar import CIFAR_SPECS, CifarSplit, DeviceLoader
 from .distributed import Ranks
 from .errors import DataError
 from .imagefolder import IMAGE_FOLDER, FolderLoader, FolderSplit
-from .pretrained import RECIPE_TAG_PREFIX
 
 Split = Union[CifarSplit, FolderSplit]
 """One split of a dataset, as `create_dataset` returns it."""
@@ -63,10 +62,8 @@ class DatasetSpec(Protocol):
         names when given and the normalisation where the dataset has its own."""
 
 
-DATASETS: Dict[str, DatasetSpec] = {**CIFAR_SPECS, IMAGE_FOLDER.name: IMAGE_FOLDER}
-"""Every ``--dataset``, by name."""
-DEFAULT_DATASET = "cifar10"
-"""The dataset of a recipe, an evaluation or a command that names none."""
+DATASETS: Dict[str, DatasetSpec] = {spec.name: spec for spec in (*CIFAR_SPECS.values(), IMAGE_FOLDER)}
+"""Every ``--dataset`` (`resnet_zoo.constants.DATASET_NAMES`), by name."""
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -78,15 +75,6 @@ def get_dataset(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
     return DATASETS[name]
-
-
-def default_tag(name: str) -> str:
-    """Pretrained tag of the weights the recipe trains on dataset ``name``: ``rz_`` and the name (``rz_cifar10``).
-
-    Raises:
-        DataError: If ``name`` is not one of `DATASETS`.
-    """
-    return f"{RECIPE_TAG_PREFIX}{get_dataset(name).name}"
 
 
 def check_data_folder(root: Union[str, Path]) -> Path:

@@ -13,15 +13,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .datasets import DEFAULT_DATASET, Loader, check_data_folder, create_dataset, create_loader, get_dataset
+from .constants import DEFAULT_DATASET, DEFAULT_WORKERS, EVAL_BATCH_SIZE, TTA
+from .datasets import Loader, check_data_folder, create_dataset, create_loader, get_dataset
+from .devices import resolve_device
 from .distributed import all_reduce_sum
 from .errors import check_options
-from .factory import load_model, resolve_device
-from .imagefolder import DEFAULT_WORKERS, check_workers
+from .factory import load_model
+from .imagefolder import check_workers
 from .precision import inference_model, is_channels_last
 
-EVAL_BATCH_SIZE = 1000
-"""Images per evaluation batch, in ``validate`` and in training's per-epoch evaluation alike."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,6 @@ class EvalMetrics:
     flip: Optional["EvalMetrics"] = None
 
 
-TTA = ("flip",)
-"""Test-time augmentations `evaluate` computes beside the plain metrics: ``flip``, the image and its mirror."""
 
 
 def _tta_check(tta: Optional[str]) -> Tuple[bool, str]:

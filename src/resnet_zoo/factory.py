@@ -18,29 +18,6 @@ from .resnet import check_model_name
 from .weights import check_state_dict
 
 
-def resolve_device(name: Optional[str] = None) -> torch.device:
-    """The device called ``name``, or CUDA when it is available and ``name`` is ``None``, else the CPU.
-
-    Raises:
-        ZooError: If ``name`` is not a device, or names one that torch cannot use here (CUDA where there is none,
-            ``mps`` off a Mac, a GPU index past the last).
-    """
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ZooError(f"invalid --device {name!r}: {e}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ZooError(f"--device {name} asked for CUDA, but torch sees no CUDA device")
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError):  # torch built without the backend, or no such device index
-        raise ZooError(f"--device {name}: torch cannot use this device on this machine; use cpu"
-                       f"{' or cuda' if torch.cuda.is_available() else ''}") from None
-    return device
-
-
 def create_model_for(
         name: str,
         dataset: Optional[str],

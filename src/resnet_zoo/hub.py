@@ -39,13 +39,14 @@ from timm.models import PretrainedCfg
 from timm.models._hub import save_config_for_hf
 
 from . import __version__
-from .checkpoint import CHECKPOINT_FILE, load_checkpoint
 from .cards import CARD_NAME, CURVE_NAME, METRICS, count_macs, file_sha256, model_card, plot_training_curve, read_card
+from .checkpoint import load_checkpoint
+from .constants import CHECKPOINT_FILE, LAST_CHECKPOINT
 from .errors import WeightsError, ZooError, is_number
 from .files import created_folders, replace_folder
 from .pretrained import weights_name
 from .resnet import ResNet, check_model_name
-from .run_state import LAST_CHECKPOINT, RUN_FILES, check_run_state
+from .run_state import RUN_FILES, check_run_state
 from .train_log import TRAIN_LOG_NAME, read_train_log
 from .weights import (
     HUB_CLIENT, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, SHARD_NAME, SOURCE_KEYS, check_state_dict,
@@ -121,7 +122,7 @@ def export(
             (`resnet_zoo.run` records them); needs ``epochs``.
         sittings: The sittings that trained the run (`resnet_zoo.run`), listed by the card.
         initialisation: Where the trained weights started (random, or weights and their top-1), a row of the card.
-        keep_run: Keep the run state (`resnet_zoo.run_state.LAST_CHECKPOINT`) that ``out_dir`` holds; ``False``
+        keep_run: Keep the run state (`resnet_zoo.constants.LAST_CHECKPOINT`) that ``out_dir`` holds; ``False``
             drops it with the old weights.
 
     Returns:

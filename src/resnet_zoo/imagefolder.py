@@ -14,7 +14,6 @@ for the global batches of all processes; the augmentation of an image depends on
 are the same whatever the number of processes or workers.
 """
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -31,8 +30,6 @@ from .augment import Normalize
 from .distributed import Ranks, batches_per_pass, check_batching, rank_slice, shard
 from .errors import DataError, ZooError
 
-DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
-"""DataLoader worker processes per training or validation process, unless ``--workers`` says otherwise."""
 
 SPLIT_FOLDERS = {"train": "train", "test": "val"}
 """Folder of each split under the data root; ``val/`` is the split that is evaluated."""

@@ -12,26 +12,14 @@ Training always runs channels_last; bf16 means autocast (the weights stay float3
 form (`inference_model`) also folds every BatchNorm into its convolution; ``"fp32"`` inference runs the model
 exactly as loaded. The batches follow the model: `is_channels_last` tells a loader which memory format to make.
 """
-import platform
 from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 
+from .constants import PRECISIONS
 from .errors import ZooError
 from .fuse import fuse_bn
-
-PRECISIONS = ("auto", "bf16", "fp32")
-"""Values of ``--precision``."""
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo``, or ``platform.processor()`` where there is none."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown model"
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -55,7 +43,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     """``"bf16"`` or ``"fp32"``: ``precision`` itself, or for ``"auto"`` bf16 where `fast_bf16` says so.
 
     Raises:
-        ZooError: If ``precision`` is not one of `PRECISIONS`.
+        ZooError: If ``precision`` is not one of `resnet_zoo.constants.PRECISIONS`.
     """
     if precision not in PRECISIONS:
         raise ZooError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")

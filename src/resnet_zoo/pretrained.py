@@ -6,13 +6,11 @@ from typing import Any, Dict, Mapping
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .cifar_constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+from .constants import RECIPE_TAG_PREFIX
 
 HF_HUB_ORG = "resnet-zoo"
 """Hugging Face Hub organisation that hosts every resnet_zoo weight repo (``HF_HUB_ORG/<model>.<tag>``)."""
 
-RECIPE_TAG_PREFIX = "rz_"
-"""The tag of weights trained by this project's recipe is this prefix and the dataset's name
-(`resnet_zoo.datasets.default_tag`)."""
 CIFAR10_TAG = f"{RECIPE_TAG_PREFIX}cifar10"
 """Tag of the CIFAR-10 weights trained by this project's recipe."""
 AKAMASTER_CIFAR10_TAG = "ak_cifar10"

@@ -17,8 +17,10 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from .checkpoint import write_atomic
-from .engine import Recipe, build_training
-from .precision import cpu_model, fast_bf16, native_bf16, resolve_precision
+from .devices import cpu_model
+from .engine import build_training
+from .precision import fast_bf16, native_bf16, resolve_precision
+from .recipe import Recipe
 
 PROBE_SECONDS = 1.0
 """Timed training of each precision, after one warm-up step (at least one timed step)."""
@@ -58,7 +60,7 @@ def choose_precision(precision: str, device: torch.device, model: str) -> Tuple[
     `resnet_zoo.precision.resolve_precision` does, without a probe.
 
     Raises:
-        ZooError: If ``precision`` is not one of `resnet_zoo.precision.PRECISIONS`.
+        ZooError: If ``precision`` is not one of `resnet_zoo.constants.PRECISIONS`.
     """
     resolved = resolve_precision(precision, device)
     if precision != "auto" or device.type != "cpu" or fast_bf16(device) or not native_bf16(device):

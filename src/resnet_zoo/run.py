@@ -35,20 +35,20 @@ from tqdm import tqdm
 
 from .budget import Budget, BudgetTooShort, format_duration
 from .cards import read_card
-from .checkpoint import (
-    CHECKPOINT_FILE, MODEL_PREFIX, add_prefix, eval_weights, load_checkpoint, read_state, save_checkpoint,
-)
-from .datasets import Loader, create_dataset, default_tag
+from .checkpoint import MODEL_PREFIX, add_prefix, eval_weights, load_checkpoint, read_state, save_checkpoint
+from .constants import CHECKPOINT_FILE, DEFAULT_WORKERS, RUNS_FOLDER, default_tag
+from .datasets import Loader, create_dataset
+from .devices import hardware, resolve_device
 from .distributed import Ranks, barrier, broadcast_buffers, destroy_process_group, init_process_group
-from .engine import Recipe, Training, build_training, train_one_epoch
+from .engine import Training, build_training, train_one_epoch
 from .errors import ZooError
-from .factory import create_model_for, resolve_device
+from .factory import create_model_for
 from .files import check_writable
 from .grow import initial_weights
 from .hub import CONFIG_NAME, check_tag, export, git_commit, read_config
-from .imagefolder import DEFAULT_WORKERS, check_workers
-from .precision import cpu_model, fast_bf16
+from .imagefolder import check_workers
 from .pretrained import weights_name
+from .recipe import Recipe
 from .run_state import data_seed, is_hub_id, read_run_state, run_state_file, run_state_path, save_run_state
 from .train_log import LOG_KEYS, TRAIN_LOG_NAME, append_train_log, write_train_log
 
@@ -69,7 +69,7 @@ class RunOptions:
     Attributes:
         data: Folder holding the dataset (see `resnet_zoo.datasets.create_dataset`).
         out: Run folder (``None``: ``runs/MODEL.TAG``, or the run folder ``resume`` names).
-        tag: Pretrained tag of the export (``None``: `resnet_zoo.datasets.default_tag` of the dataset, or the tag
+        tag: Pretrained tag of the export (``None``: `resnet_zoo.constants.default_tag` of the dataset, or the tag
             of the run that ``resume`` continues).
         resume: ``True`` continues the run in ``out`` from its checkpoint, exactly; a path continues the run kept
             in that model folder (or, ``hf-hub:ORG/NAME[@REVISION]``, Hub repo), or a run folder exactly.
@@ -136,7 +136,7 @@ class RunOptions:
 
     def folder(self, recipe: Recipe) -> Path:
         """The run folder: ``out``, the run folder ``resume`` names, or ``runs/MODEL.TAG``."""
-        return self.out or self._resumed_run_folder or Path("runs") / weights_name(
+        return self.out or self._resumed_run_folder or Path(RUNS_FOLDER) / weights_name(
             recipe.model, run_tag(recipe, self.tag))
 
     def model_folder(self, recipe: Recipe, tag: str) -> Path:
@@ -215,7 +215,7 @@ def command_line(recipe: Recipe, tag: Optional[str] = None) -> str:
 
 def run_tag(recipe: Recipe, *tags: Optional[str]) -> str:
     """The tag of a run's weights: the first of ``tags`` given (the run's own, ``--tag``), else the default of its
-    dataset (`resnet_zoo.datasets.default_tag`)."""
+    dataset (`resnet_zoo.constants.default_tag`)."""
     return next((tag for tag in tags if tag), default_tag(recipe.dataset))
 
 
@@ -378,21 +378,6 @@ def _shipped_top1(folder: Path) -> Optional[float]:
     if not (folder / CONFIG_NAME).is_file():
         return None
     return read_card(folder / "README.md").metrics.get("top1")
-
-
-def hardware(device: torch.device, world_size: int = 1) -> str:
-    """What a run trains on, as its model card says: the GPUs by name, or the CPU's model, vector unit and threads
-    (e.g. ``"CPU: Intel(R) Xeon(R) Processor, AVX512, 2 threads"``)."""
-    if device.type == "cuda":
-        return f"{world_size}x {torch.cuda.get_device_name(device)}"
-    cpu = (f"CPU: {cpu_model()}, {torch.backends.cpu.get_cpu_capability()}"
-           f"{', AMX' if fast_bf16(device) else ''}, {_count(torch.get_num_threads(), 'thread')}")
-    return f"{world_size} processes, each {cpu}" if world_size > 1 else cpu
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 thread``, ``2 threads``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> RunResult:

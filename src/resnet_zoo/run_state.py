@@ -1,7 +1,7 @@
 """A training run kept in its Hub model folder, so that any machine continues it.
 
 Beside the weights it ships, a model folder (``hub/MODEL.TAG``, one Hub repo) holds the state of the run in
-progress in the sub-folder `LAST_CHECKPOINT`, which `resnet_zoo.run.train` replaces after every epoch:
+progress in the sub-folder `resnet_zoo.constants.LAST_CHECKPOINT`, which `resnet_zoo.run.train` replaces after every epoch:
 
 * ``checkpoint.safetensors``: the trained model (``model.``) and its EMA (``ema.``) as float32 tensors, and the
   run's state as JSON metadata (recipe, epochs done, log, tag, classes and sittings), in the layout of a
@@ -25,15 +25,14 @@ import torch
 from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
 
 from .budget import format_duration
-from .checkpoint import CHECKPOINT_FILE, EMA_PREFIX, MODEL_PREFIX, load_checkpoint, save_checkpoint, take_prefix
+from .checkpoint import EMA_PREFIX, MODEL_PREFIX, load_checkpoint, save_checkpoint, take_prefix
+from .constants import CHECKPOINT_FILE, LAST_CHECKPOINT
 from .errors import WeightsError, ZooError
 from .files import created_folders, replace_folder
 from .pretrained import weights_name
 from .train_log import TRAIN_LOG_NAME, write_train_log
 from .weights import check_state_dict, hub_file
 
-LAST_CHECKPOINT = "last-checkpoint"
-"""The sub-folder of a model folder that holds the state of its run in progress."""
 RUN_README = "README.md"
 """The run's summary in `LAST_CHECKPOINT`."""
 RUN_FILES = (CHECKPOINT_FILE, TRAIN_LOG_NAME, RUN_README)

@@ -1,4 +1,4 @@
-"""The training log: one JSON object per epoch, written by `resnet_zoo.train`, read by the export and its card."""
+"""The training log: one JSON object per epoch, written by `resnet_zoo.run`, read by the export and its card."""
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence

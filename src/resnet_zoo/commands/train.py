@@ -1,11 +1,11 @@
-"""``resnet-zoo train``: the options of a training run, parsed into a `resnet_zoo.engine.Recipe` (what the run
+"""``resnet-zoo train``: the options of a training run, parsed into a `resnet_zoo.recipe.Recipe` (what the run
 computes) and `resnet_zoo.run.RunOptions` (where and how it runs) for `resnet_zoo.run.train`.
 
     resnet-zoo train --model cifar_resnet56 --data DIR [--dataset cifar100] [--out DIR] [--hub-folder DIR]
     resnet-zoo train --resume hub/cifar_resnet56.rz_cifar10 --data DIR --time-budget 2h20m
     torchrun --nproc-per-node 8 -m resnet_zoo train --model zoo_resnet50 --dataset imagefolder --data DIR ...
 
-``--lr`` defaults to `resnet_zoo.engine.default_lr` of ``--batch-size`` (the global batch under
+``--lr`` defaults to `resnet_zoo.recipe.default_lr` of ``--batch-size`` (the global batch under
 ``torchrun``), ``--precision auto`` to bf16 where it is sure to be faster (see `resnet_zoo.precision`).
 ``--resume`` continues a killed run from its checkpoint to the same final weights as an uninterrupted run;
 ``--resume FOLDER`` continues the run kept in a model folder (or ``hf-hub:ORG/NAME``) on any machine, with the
@@ -14,26 +14,22 @@ recipe it records: options given beside it must agree, except ``--precision``, w
 ``--sync-bn`` computes BatchNorm statistics over the global batch (CUDA only).
 """
 import argparse
-import runpy
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Tuple
 
-from .budget import format_duration, parse_duration
-from .checkpoint import CHECKPOINT_FILE
-from .distributed import launched_ranks
-from .engine import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe
-from .datasets import DATASETS, default_tag
-from .errors import ZooError
-from .factory import resolve_device
+from ..budget import format_duration, parse_duration
+from ..constants import CHECKPOINT_FILE, DATASET_NAMES, LAST_CHECKPOINT, RUNS_FOLDER, default_tag
+from ..errors import ZooError
 from .options import add_data, add_device, add_model, add_precision, add_workers
-from .probe import choose_precision
-from .run import RunOptions, resumed_recipe, train
-from .run_state import LAST_CHECKPOINT
+from ..recipe import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe, recipe_defaults
+
+if TYPE_CHECKING:
+    from ..run import RunOptions
 
 
-def recipe_and_options(args: argparse.Namespace) -> Tuple[Recipe, RunOptions]:
+def recipe_and_options(args: argparse.Namespace) -> Tuple[Recipe, "RunOptions"]:
     """The recipe and run options of ``resnet-zoo train``'s parsed options, on the device ``--device`` names:
     ``--precision auto`` is resolved for the device, where need be by a probe (`resnet_zoo.probe`). A run that
     ``--resume`` continues takes the recipe it records, with the options given here.
@@ -41,6 +37,10 @@ def recipe_and_options(args: argparse.Namespace) -> Tuple[Recipe, RunOptions]:
     Raises:
         ZooError: For bad options, or a new run without ``--model``.
     """
+    from ..devices import resolve_device
+    from ..probe import choose_precision
+    from ..run import RunOptions, resumed_recipe
+
     device = resolve_device(args.device)
     budget = parse_duration(args.time_budget) if args.time_budget is not None else None
     options = RunOptions(**(_values(RunOptions, args) | dict(device=device, time_budget=budget)))
@@ -60,19 +60,19 @@ def _values(cls: type, args: argparse.Namespace) -> Dict[str, Any]:
     return {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
 
 
-def train_arguments(parser: argparse.ArgumentParser) -> None:
+def arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``resnet-zoo train`` to ``parser``.
 
     The recipe's options have no argparse default (their help says it): a run that ``--resume`` continues takes
     the values it records for those not given.
     """
-    d = Recipe()
+    d = recipe_defaults()
     add = parser.add_argument
     add_model(parser, required=False)
     add_data(parser, "train/ and val/", unset=True)
-    add("--out", type=Path, metavar="DIR", help="run folder (default: runs/MODEL.TAG)")
+    add("--out", type=Path, metavar="DIR", help=f"run folder (default: {RUNS_FOLDER}/MODEL.TAG)")
     add("--tag", help=f"pretrained tag of the export (default: by dataset, "
-                      f"{', '.join(default_tag(dataset) for dataset in DATASETS)})")
+                      f"{', '.join(default_tag(dataset) for dataset in DATASET_NAMES)})")
     add("--resume", nargs="?", const=True, default=False, metavar="FOLDER",
         help=f"alone: continue the run in --out from its checkpoint; FOLDER: continue the run kept in that model "
              f"folder's {LAST_CHECKPOINT}/ (or hf-hub:ORG/NAME), on any machine, with the recipe it records")
@@ -84,21 +84,21 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
              "of the model or of a shallower CIFAR ResNet whose blocks per stage divide the model's (grown)")
     add("--time-budget", metavar="DURATION",
         help="stop at the last epoch boundary that fits in this long, e.g. 2h20m, 90m (default: no limit)")
-    add("--epochs", type=int, metavar="N", help=f"passes over the train images (default: {d.epochs})")
+    add("--epochs", type=int, metavar="N", help=f"passes over the train images (default: {d['epochs']})")
     add("--batch-size", type=int, metavar="N",
-        help=f"images per step, over all processes under torchrun (default: {d.batch_size})")
+        help=f"images per step, over all processes under torchrun (default: {d['batch_size']})")
     add("--lr", type=float, help=f"peak learning rate (default: {LR_PER_128} x batch size / 128)")
-    add("--momentum", type=float, help=f"Nesterov momentum (default: {d.momentum})")
-    add("--wd", type=float, help=f"weight decay, not on BatchNorm and biases (default: {d.wd})")
+    add("--momentum", type=float, help=f"Nesterov momentum (default: {d['momentum']})")
+    add("--wd", type=float, help=f"weight decay, not on BatchNorm and biases (default: {d['wd']})")
     add("--warmup-epochs", type=int, metavar="N",
         help=f"linear learning-rate warmup (default: epochs / 10, at most {MAX_WARMUP_EPOCHS})")
-    add("--label-smoothing", type=float, help=f"of the training loss (default: {d.label_smoothing})")
-    add("--ema-decay", type=float, help=f"EMA decay of the weights; 0: no EMA (default: {d.ema_decay})")
-    add("--cutout", type=int, metavar="PIXELS", help=f"cutout square side, CIFAR only; 0: off (default: {d.cutout})")
+    add("--label-smoothing", type=float, help=f"of the training loss (default: {d['label_smoothing']})")
+    add("--ema-decay", type=float, help=f"EMA decay of the weights; 0: no EMA (default: {d['ema_decay']})")
+    add("--cutout", type=int, metavar="PIXELS", help=f"cutout square side, CIFAR only; 0: off (default: {d['cutout']})")
     add("--sync-bn", action="store_true", default=None,
         help="BatchNorm statistics over the global batch (torchrun on CUDA)")
     add_precision(parser, inference=False)
-    add("--seed", type=int, help=f"of the initialisation, the order and the augmentations (default: {d.seed})")
+    add("--seed", type=int, help=f"of the initialisation, the order and the augmentations (default: {d['seed']})")
     add("--subset", type=int, metavar="N", help="train on the first N train images only (default: all)")
     add("--test-subset", type=int, metavar="N", help="evaluate on the first N test images only (default: all)")
     add_device(parser, "cuda if available; under torchrun cuda:LOCAL_RANK")
@@ -107,8 +107,11 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     add_workers(parser)
 
 
-def train_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo train``; rank 0 prints one line of how far the run got; returns 0."""
+    from ..distributed import launched_ranks
+    from ..run import train
+
     recipe, options = recipe_and_options(args)
     if options.probe and launched_ranks().is_main:
         print(f"--precision {recipe.precision} ({options.probe})", flush=True)
@@ -128,7 +131,7 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def train_interrupted(args: argparse.Namespace) -> str:
+def interrupted(args: argparse.Namespace) -> str:
     """What a Ctrl-C of ``resnet-zoo train`` leaves: the checkpoint of the last finished epoch, which ``--resume``
     continues, or (before the first) nothing."""
     recipe, options = recipe_and_options(args)
@@ -138,6 +141,7 @@ def train_interrupted(args: argparse.Namespace) -> str:
     return f"{checkpoint} holds the last finished epoch: run the same command with --resume to continue"
 
 
-if __name__ == "__main__":  # ``python -m resnet_zoo.train ARGS`` is ``python -m resnet_zoo train ARGS``
-    sys.argv[1:1] = ["train"]
-    runpy.run_module("resnet_zoo", run_name="__main__")
+if __name__ == "__main__":  # ``python -m resnet_zoo.commands.train ARGS`` is ``resnet-zoo train ARGS``
+    from .cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,9 +1,6 @@
-"""The ``resnet-zoo`` command line: one sub-command per task, each implemented in its own module.
-
-A command ``NAME`` lives in module ``MODULE`` as two functions (``-`` in a name becomes ``_``):
-``NAME_arguments(parser)`` adds its options and ``NAME_command(args) -> int`` runs it and returns the exit status;
-an optional ``NAME_interrupted(args) -> str`` says what a Ctrl-C leaves behind. Modules are imported only when
-their command runs, so ``resnet-zoo --help`` stays fast.
+"""The ``resnet-zoo`` command line: one sub-command per task, each a module of `resnet_zoo.commands` (``arguments``,
+``run`` and an optional ``interrupted``), imported only when its command is named, so that ``resnet-zoo --help``
+stays fast.
 
 A command that fails on bad input prints one line, ``resnet-zoo NAME: error: ...``, naming the file or option
 at fault, and exits with status 1: a `resnet_zoo.errors.ZooError`, or an `OSError` of the file system (a folder
@@ -16,22 +13,23 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Callable, List, Optional
+from types import ModuleType
+from typing import List, Optional
 
-from . import __version__
-from .errors import ZooError
+from .. import __version__
+from ..errors import ZooError
 
 COMMANDS = {
-    "predict": ("resnet_zoo.predict", "classify image files with a (pretrained) model"),
-    "validate": ("resnet_zoo.validate", "top-1/top-5/loss/throughput on a test split (CIFAR or an image folder)"),
-    "train": ("resnet_zoo.train", "train with the zoo's recipe, on one device or under torchrun"),
-    "export": ("resnet_zoo.hub_commands", "write a Hub model folder (config.json, model.safetensors, model card)"),
-    "verify": ("resnet_zoo.hub_commands", "check a Hub model folder: checksum, tensors, metadata"),
-    "publish": ("resnet_zoo.hub_commands", "validate a Hub model folder and upload it"),
-    "convert": ("resnet_zoo.hub_commands", "convert a torchvision/timm/CIFAR checkpoint into a Hub model folder"),
-    "export-onnx": ("resnet_zoo.deploy", "export a model with its weights to ONNX, checked with ONNX Runtime"),
+    "predict": "classify image files with a (pretrained) model",
+    "validate": "top-1/top-5/loss/throughput on a test split (CIFAR or an image folder)",
+    "train": "train with the zoo's recipe, on one device or under torchrun",
+    "export": "write a Hub model folder (config.json, model.safetensors, model card)",
+    "verify": "check a Hub model folder: checksum, tensors, metadata",
+    "publish": "validate a Hub model folder and upload it",
+    "convert": "convert a torchvision/timm/CIFAR checkpoint into a Hub model folder",
+    "export-onnx": "export a model with its weights to ONNX, checked with ONNX Runtime",
 }
-"""Command name -> (module that implements it, one-line help)."""
+"""Command name -> one-line help; `command_module` implements it."""
 
 DEBUG_ENV = "RESNET_ZOO_DEBUG"
 """Environment variable that, set to anything but ``""`` or ``"0"``, prints a failing command's traceback, as
@@ -73,17 +71,17 @@ def build_parser(argv: List[str]) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
-    for name, (module, help_text) in COMMANDS.items():
+    for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=DefaultsHelpFormatter)
         if name == chosen:
-            command_function(importlib.import_module(module), name, "arguments")(p)
+            command_module(name).arguments(p)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
-def command_function(module: object, command: str, role: str) -> Optional[Callable]:
-    """``module``'s function ``COMMAND_ROLE`` (``export_onnx_command``), or ``None`` where it has none."""
-    return getattr(module, f"{command.replace('-', '_')}_{role}", None)
+def command_module(name: str) -> ModuleType:
+    """The module of `resnet_zoo.commands` that implements command ``name`` (``export-onnx``: ``export_onnx``)."""
+    return importlib.import_module(f"{__package__}.{name.replace('-', '_')}")
 
 
 def describe_os_error(error: OSError) -> str:
@@ -94,9 +92,9 @@ def describe_os_error(error: OSError) -> str:
     return f"{files + ': ' if files else ''}{reason}{'; ' + advice if advice else ''}"
 
 
-def _interrupted(module: object, args: argparse.Namespace) -> str:
+def _interrupted(module: ModuleType, args: argparse.Namespace) -> str:
     """The line of a command stopped by Ctrl-C, with what its ``NAME_interrupted`` says it left."""
-    left = command_function(module, args.command, "interrupted")
+    left = getattr(module, "interrupted", None)
     return f"interrupted{'; ' + left(args) if left else ''}"
 
 
@@ -104,19 +102,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``resnet-zoo``; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser(argv)  # imports the command's module, with torch: seconds that Ctrl-C may cut short
+        parser = build_parser(argv)  # imports the command's module (no torch: that waits for run)
         args = parser.parse_args(argv)
-        module = importlib.import_module(COMMANDS[args.command][0])
+        module = command_module(args.command)
     except KeyboardInterrupt:
         print("resnet-zoo: interrupted", file=sys.stderr)
         return 130
     return _run(module, args)
 
 
-def _run(module: object, args: argparse.Namespace) -> int:
+def _run(module: ModuleType, args: argparse.Namespace) -> int:
     """Run the command ``args.command`` of ``module``; a bad input, a file system error or Ctrl-C is one line."""
     try:
-        return command_function(module, args.command, "command")(args)
+        return module.run(args)
     except (ZooError, OSError, KeyboardInterrupt) as e:
         if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
             traceback.print_exc()
@@ -126,6 +124,7 @@ def _run(module: object, args: argparse.Namespace) -> int:
         message = describe_os_error(e) if isinstance(e, OSError) else str(e)
         print(f"resnet-zoo {args.command}: error: {message}", file=sys.stderr)
         return 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,13 +20,11 @@ import json
 from dataclasses import asdict
 from typing import Any, Dict
 
-from .datasets import get_dataset
-from .evaluation import EVAL_BATCH_SIZE, TTA, evaluate_weights
-from .factory import resolve_device
+from ..constants import EVAL_BATCH_SIZE, TTA
 from .options import add_data, add_device, add_model, add_precision, add_weights, add_workers
 
 
-def validate_arguments(parser: argparse.ArgumentParser) -> None:
+def arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``resnet-zoo validate`` to ``parser``."""
     add_model(parser)
     add_weights(parser, required=True)
@@ -41,8 +39,12 @@ def validate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 
-def validate_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo validate``; prints the metrics and returns 0."""
+    from ..datasets import get_dataset
+    from ..devices import resolve_device
+    from ..evaluation import evaluate_weights
+
     metrics = evaluate_weights(
         args.model, args.data, dataset=args.dataset, pretrained=args.pretrained, checkpoint=args.checkpoint,
         precision=args.precision, device=resolve_device(args.device), batch_size=args.batch_size,

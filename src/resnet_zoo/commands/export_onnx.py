@@ -10,14 +10,11 @@ The graph takes a float32 batch ``images`` (``N x 3 x H x W``, normalised with t
 import argparse
 from pathlib import Path
 
-from .errors import ZooError
-from .factory import load_model
-from .files import check_writable
-from .onnx_export import export_onnx
+from ..errors import ZooError
 from .options import add_model, add_weights
 
 
-def export_onnx_arguments(parser: argparse.ArgumentParser) -> None:
+def arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``resnet-zoo export-onnx``."""
     parser.add_argument("out", type=Path, help="the .onnx file to write")
     add_model(parser)
@@ -25,8 +22,12 @@ def export_onnx_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace out if it exists")
 
 
-def export_onnx_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo export-onnx``: check ``out``, load the weights, export, check, print the file."""
+    from ..factory import load_model
+    from ..files import check_writable
+    from ..onnx_export import export_onnx
+
     if args.out.is_dir():
         raise ZooError(f"{args.out} is a folder; give the .onnx file to write")
     if args.out.exists() and not args.overwrite:

@@ -1,26 +1,18 @@
-"""The commands that write and check Hub model folders: ``export``, ``verify``, ``publish`` and ``convert``.
-
-``export`` and ``convert`` share the options of what the model card records (`add_card_arguments`); the work is
-`resnet_zoo.hub` (export, verify, publish) and `resnet_zoo.conversion` (checkpoints made elsewhere).
-"""
+"""The options of what a model card records, shared by ``resnet-zoo export`` and ``resnet-zoo convert``: the tag,
+the metrics, the recipe and log of the training, the credit and licence of weights made elsewhere, and sharding;
+`card_options` turns them into the keyword arguments of `resnet_zoo.hub.export`."""
 import argparse
 import json
 import typing
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .cards import METRICS
-from .checkpoint import read_eval_weights
-from .conversion import convert
-from .engine import Recipe
-from .errors import ZooError
-from .factory import build_from_state_dict
-from .files import check_writable
-from .hub import export, publish, publish_files, verify
-from .run_state import LAST_CHECKPOINT
+from ..errors import ZooError
+from ..files import check_writable
+from ..recipe import Recipe
 
 KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
-"""How a `--recipe` message names the JSON kind of a `resnet_zoo.engine.Recipe` field."""
+"""How a `--recipe` message names the JSON kind of a `resnet_zoo.recipe.Recipe` field."""
 
 
 def add_card_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +63,7 @@ def _fits(value: Any, kind: Any) -> bool:
 
 
 def _read_recipe(path: Optional[Path]) -> Optional[Dict[str, Any]]:
-    """The JSON object of ``--recipe``; its `resnet_zoo.engine.Recipe` options must have their kinds (``lr`` a
+    """The JSON object of ``--recipe``; its `resnet_zoo.recipe.Recipe` options must have their kinds (``lr`` a
     number, ``model`` a string, …), others are recorded as they are."""
     text = _read_text("--recipe", path)
     if text is None:
@@ -91,7 +83,7 @@ def _read_recipe(path: Optional[Path]) -> Optional[Dict[str, Any]]:
     return recipe
 
 
-def _check_out(args: argparse.Namespace) -> None:
+def check_out(args: argparse.Namespace) -> None:
     """Before any work: the model folder ``out`` can be written, and an existing one is replaced only with
     ``--overwrite`` (`resnet_zoo.hub.export` itself replaces it)."""
     check_writable(args.out, "out")
@@ -103,6 +95,8 @@ def _check_out(args: argparse.Namespace) -> None:
 
 def card_options(args: argparse.Namespace) -> Dict[str, Any]:
     """Keyword arguments of `resnet_zoo.hub.export` from the options of `add_card_arguments`."""
+    from ..cards import METRICS
+
     metrics = {k: getattr(args, k) for k in METRICS if getattr(args, k) is not None}
     cfg = {k: getattr(args, k) for k in ("mean", "std", "license", "origin_url") if getattr(args, k) is not None}
     return dict(tag=args.tag, dataset=args.dataset, metrics=metrics or None, recipe=_read_recipe(args.recipe),
@@ -110,78 +104,3 @@ def card_options(args: argparse.Namespace) -> Dict[str, Any]:
                 hardware=args.hardware, max_shard_size=args.max_shard_size, pretrained_cfg=cfg or None,
                 source=args.source, source_top1=args.source_top1,
                 license_text=_read_text("--license-file", args.license_file))
-
-
-def export_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``resnet-zoo export``."""
-    parser.add_argument("checkpoint", type=Path,
-                        help="safetensors state dict with resnet_zoo's names, or a training checkpoint (its EMA "
-                             "weights, as validate evaluates them); use `resnet-zoo convert` for other checkpoints")
-    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/cifar_resnet56.rz_cifar10")
-    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. cifar_resnet56")
-    add_card_arguments(parser)
-
-
-def export_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo export``: build ``--model`` from the checkpoint and write its model folder."""
-    _check_out(args)
-    options = card_options(args)
-    model = build_from_state_dict(args.model, read_eval_weights(args.checkpoint), source=str(args.checkpoint))
-    print(export(model, args.out, **options))
-    return 0
-
-
-def verify_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``resnet-zoo verify``."""
-    parser.add_argument("folder", type=Path, help="model folder, e.g. hub/cifar_resnet56.rz_cifar10")
-
-
-def verify_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo verify``: print what the folder holds, or fail with the reason."""
-    info = verify(args.folder)
-    metrics = ", ".join(f"{k} {v}" for k, v in info["metrics"].items()) or "no metrics"
-    print(f"{info['folder']}: OK, {info['architecture']}.{info['tag']}, {info['num_params']:,} parameters, "
-          f"{metrics}")
-    for name, digest in info["files"].items():
-        print(f"  {name}  sha256 {digest}")
-    if info["run"] is not None:
-        run = info["run"]
-        print(f"  {LAST_CHECKPOINT}/: a run at epoch {run['epoch']} of {run['epochs']}, top-1 {run['top1']:.2f}%")
-    return 0
-
-
-def publish_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``resnet-zoo publish``."""
-    parser.add_argument("folder", type=Path, help="model folder, e.g. hub/cifar_resnet56.rz_cifar10")
-    parser.add_argument("--repo-id", required=True, metavar="ORG/NAME",
-                        help="Hub repo, named <architecture>.<tag>, e.g. resnet-zoo/cifar_resnet56.rz_cifar10")
-    parser.add_argument("--private", action="store_true", help="create the repo as private")
-    parser.add_argument("--dry-run", action="store_true", help="check and list what would be uploaded, no upload")
-
-
-def publish_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo publish``: check the folder, then upload it (or, with ``--dry-run``, list it)."""
-    if not args.dry_run:
-        print(publish(args.folder, args.repo_id, private=args.private))
-        return 0
-    files = publish_files(args.folder, args.repo_id)
-    print(f"would upload to {args.repo_id} ({'private' if args.private else 'public'}), creating it if needed:")
-    for file in files:
-        print(f"  {file.name}  {file.stat().st_size:,} bytes")
-    return 0
-
-
-def convert_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``resnet-zoo convert``."""
-    parser.add_argument("src", type=Path, help="checkpoint: .safetensors, or .pth/.pt/.bin/.th (weights only)")
-    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/zoo_resnet50.tv_in1k")
-    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. zoo_resnet50")
-    add_card_arguments(parser)
-
-
-def convert_command(args: argparse.Namespace) -> int:
-    """Run ``resnet-zoo convert``."""
-    _check_out(args)
-    options = card_options(args)
-    print(convert(args.src, args.out, model=args.model, **options))
-    return 0

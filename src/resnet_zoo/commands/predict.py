@@ -4,16 +4,11 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from .errors import ZooError
-from .factory import load_model
-from .inference import image_files, predict, sample_images
+from ..errors import ZooError
 from .options import add_model, add_precision, add_weights
-from .precision import inference_model
 
 
-def predict_arguments(parser: argparse.ArgumentParser) -> None:
+def arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``resnet-zoo predict``."""
     parser.add_argument("images", nargs="*", type=Path,
                         help="image files or folders of them (default: the CIFAR-10 samples bundled with resnet_zoo)")
@@ -25,8 +20,14 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print JSON (one object per image, with the model and weights) instead of a table")
 
 
-def predict_command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo predict``: 0 if every image was classified, 1 if one could not be read (named on stderr)."""
+    import torch
+
+    from ..factory import load_model
+    from ..inference import image_files, predict, sample_images
+    from ..precision import inference_model
+
     if not (args.pretrained or args.checkpoint):
         raise ZooError("give --pretrained or --checkpoint PATH: a randomly initialised model predicts nothing")
     if args.top_k < 1:

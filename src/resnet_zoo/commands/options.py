@@ -4,9 +4,8 @@ import argparse
 from pathlib import Path
 from typing import Optional
 
-from .datasets import DATASETS, DEFAULT_DATASET
-from .imagefolder import DEFAULT_WORKERS
-from .precision import PRECISIONS
+from ..constants import DATASET_NAMES, DEFAULT_DATASET, DEFAULT_WORKERS, PRECISIONS
+
 
 def add_model(parser: argparse.ArgumentParser, default: Optional[str] = None, required: Optional[bool] = None) -> None:
     """``--model``, ``required`` (by default: unless it has a ``default``)."""
@@ -31,7 +30,7 @@ def add_data(parser: argparse.ArgumentParser, image_folders: str, unset: bool = 
     still names the default), so that a command can tell what was given."""
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
                         help=f"folder holding cifar-10-batches-py/, cifar-100-python/ or (imagefolder) {image_folders}")
-    parser.add_argument("--dataset", choices=DATASETS, default=None if unset else DEFAULT_DATASET,
+    parser.add_argument("--dataset", choices=DATASET_NAMES, default=None if unset else DEFAULT_DATASET,
                         help="sets the number of classes too" + (f" (default: {DEFAULT_DATASET})" if unset else ""))
     parser.add_argument("--download", action="store_true", help="fetch a CIFAR dataset with torchvision if missing")
 

@@ -1,0 +1,28 @@
+"""``resnet-zoo export``: a checkpoint of the zoo's models as a Hub model folder (the work is `resnet_zoo.hub`)."""
+import argparse
+from pathlib import Path
+
+from .card_options import add_card_arguments, card_options, check_out
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``resnet-zoo export``."""
+    parser.add_argument("checkpoint", type=Path,
+                        help="safetensors state dict with resnet_zoo's names, or a training checkpoint (its EMA "
+                             "weights, as validate evaluates them); use `resnet-zoo convert` for other checkpoints")
+    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/cifar_resnet56.rz_cifar10")
+    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. cifar_resnet56")
+    add_card_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``resnet-zoo export``: build ``--model`` from the checkpoint and write its model folder."""
+    from ..checkpoint import read_eval_weights
+    from ..factory import build_from_state_dict
+    from ..hub import export
+
+    check_out(args)
+    options = card_options(args)
+    model = build_from_state_dict(args.model, read_eval_weights(args.checkpoint), source=str(args.checkpoint))
+    print(export(model, args.out, **options))
+    return 0
