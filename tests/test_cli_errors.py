@@ -226,8 +226,8 @@ def test_a_file_system_error_is_its_file_reason_and_remedy(error, line):
 
 
 def test_a_file_system_error_of_any_command_is_one_line(files, monkeypatch):
-    """predict on a folder it may not list: the OSError that reaches `resnet_zoo.commands.cli.main` (monkeypatched, since
-    root lists any folder)."""
+    """predict on a folder it may not list: the OSError that reaches `resnet_zoo.commands.cli.main` (monkeypatched,
+    since root lists any folder)."""
     listing = Path.iterdir
 
     def iterdir(self):

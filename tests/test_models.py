@@ -1,4 +1,5 @@
 """The two model families: exact architecture, reference equivalence, and timm's model API."""
+import inspect
 import pickle
 from functools import partial
 
@@ -345,6 +346,27 @@ def test_stochastic_depth_only_in_training():
 
 def test_resnet_rejects_bad_layouts():
     with pytest.raises(ValueError, match="unknown stem"):
-        ResNet(resnet_zoo.BasicBlock, (2, 2, 2), (16, 32, 64), stem="tiny")
+        ResNet(resnet_zoo.BasicBlock, (2, 2, 2), channels=(16, 32, 64), stem="tiny")
     with pytest.raises(ValueError, match="3 or 4 stages"):
-        ResNet(resnet_zoo.BasicBlock, (2, 2), (16, 32), stem="cifar")
+        ResNet(resnet_zoo.BasicBlock, (2, 2), channels=(16, 32), stem="cifar")
+
+
+@pytest.mark.parametrize("ours, theirs", [(ResNet, timm.models.resnet.ResNet),
+                                          (resnet_zoo.BasicBlock, timm.models.resnet.BasicBlock),
+                                          (resnet_zoo.Bottleneck, timm.models.resnet.Bottleneck)])
+def test_constructors_take_timms_arguments_in_timms_order(ours, theirs):
+    """What our constructors may take by position is timm's first arguments, by name and order; the others are
+    keyword-only and, where timm has them, of the same name."""
+    params, timms = inspect.signature(ours).parameters, list(inspect.signature(theirs).parameters)
+    positional = [n for n, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert positional == timms[:len(positional)] and len(positional) >= 4
+    assert set(params) - set(positional) == {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    shared = [n for n in params if n in timms]
+    assert shared == [n for n in timms if n in params]  # the same relative order
+
+
+def test_a_timm_users_positional_arguments_mean_what_they_mean_in_timm():
+    model = ResNet(resnet_zoo.BasicBlock, [2, 2, 2, 2], 10, 1, global_pool="max")
+    assert (model.num_classes, model.in_chans, model.global_pool.pool_type) == (10, 1, "max")
+    block = resnet_zoo.Bottleneck(256, 64, 2, None, drop_path=timm.layers.DropPath(0.1))
+    assert (block.conv1.in_channels, block.conv2.stride, block.drop_path.drop_prob) == (256, (2, 2), 0.1)

@@ -74,7 +74,8 @@ def fast_top1(cifar10_root):
     return measure
 
 
-_BF16_MARKS = [] if native_bf16(CPU) else [pytest.mark.slow]  # emulated bf16: minutes per model
+_BF16_MARKS = [] if native_bf16(CPU) else [pytest.mark.skip(
+    reason="bf16 is emulated on this CPU (neither AVX512-BF16 nor AMX): minutes per model; native CPUs check it")]
 _DEFAULT_DEPTH = "cifar_resnet20."
 """The default run checks the ResNet-20 weights, one of each shortcut type; the deeper ones (up to a minute each
 on a CPU) run with the slow tests."""

@@ -43,33 +43,36 @@ class BasicBlock(nn.Module):
     """Two 3x3 convolutions with a residual connection (ResNet-18/34 and all CIFAR ResNets).
 
     Args:
-        in_chs: Input channels.
+        inplanes: Input channels.
         planes: Channels of both convolutions (``expansion`` is 1, so also the output channels).
         stride: Stride of the first convolution.
         downsample: Shortcut module applied to the input when its shape differs from the output's.
-        drop_path: Stochastic depth rate of the residual branch.
+        drop_path: Stochastic depth of the residual branch (timm's ``DropPath``), ``None`` for none.
+        device: Device of the parameters.
+        dtype: Dtype of the parameters.
     """
 
     expansion = 1
 
     def __init__(
             self,
-            in_chs: int,
+            inplanes: int,
             planes: int,
             stride: int = 1,
             downsample: Optional[nn.Module] = None,
-            drop_path: float = 0.,
+            *,
+            drop_path: Optional[nn.Module] = None,
             device: DeviceLike = None,
             dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
-        self.conv1 = conv3x3(in_chs, planes, stride, **dd)
+        self.conv1 = conv3x3(inplanes, planes, stride, **dd)
         self.bn1 = nn.BatchNorm2d(planes, **dd)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes, **dd)
         self.bn2 = nn.BatchNorm2d(planes, **dd)
-        self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+        self.drop_path = drop_path if drop_path is not None else nn.Identity()
         self.act2 = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -90,29 +93,32 @@ class Bottleneck(nn.Module):
     """1x1 reduce, 3x3 (carrying the stride, as torchvision's "ResNet v1.5"), 1x1 expand (ResNet-50/101/152).
 
     Args:
-        in_chs: Input channels.
+        inplanes: Input channels.
         planes: Channels of the 1x1 and 3x3 convolutions; the block outputs ``planes * expansion``.
         stride: Stride of the 3x3 convolution.
         downsample: Shortcut module applied to the input when its shape differs from the output's.
-        drop_path: Stochastic depth rate of the residual branch.
+        drop_path: Stochastic depth of the residual branch (timm's ``DropPath``), ``None`` for none.
+        device: Device of the parameters.
+        dtype: Dtype of the parameters.
     """
 
     expansion = 4
 
     def __init__(
             self,
-            in_chs: int,
+            inplanes: int,
             planes: int,
             stride: int = 1,
             downsample: Optional[nn.Module] = None,
-            drop_path: float = 0.,
+            *,
+            drop_path: Optional[nn.Module] = None,
             device: DeviceLike = None,
             dtype: Optional[torch.dtype] = None,
     ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
         out_chs = planes * self.expansion
-        self.conv1 = conv1x1(in_chs, planes, **dd)
+        self.conv1 = conv1x1(inplanes, planes, **dd)
         self.bn1 = nn.BatchNorm2d(planes, **dd)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes, stride, **dd)
@@ -120,7 +126,7 @@ class Bottleneck(nn.Module):
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = conv1x1(planes, out_chs, **dd)
         self.bn3 = nn.BatchNorm2d(out_chs, **dd)
-        self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
+        self.drop_path = drop_path if drop_path is not None else nn.Identity()
         self.act3 = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -227,9 +233,14 @@ def make_stage(
     dd = dict(device=device, dtype=dtype)
     rates: List[float] = list(drop_path_rates) or [0.] * depth
     out_chs = planes * block.expansion
-    blocks = [block(in_chs, planes, stride, make_shortcut(shortcut, in_chs, out_chs, stride, **dd), rates[0], **dd)]
-    blocks += [block(out_chs, planes, 1, None, rates[i], **dd) for i in range(1, depth)]
-    return nn.Sequential(*blocks)
+    first = block(in_chs, planes, stride, make_shortcut(shortcut, in_chs, out_chs, stride, **dd),
+                  drop_path=_drop_path(rates[0]), **dd)
+    return nn.Sequential(first, *(block(out_chs, planes, drop_path=_drop_path(rate), **dd) for rate in rates[1:]))
+
+
+def _drop_path(rate: float) -> Optional[nn.Module]:
+    """The stochastic depth of a block at ``rate``: timm's ``DropPath``, or ``None`` at 0."""
+    return DropPath(rate) if rate > 0. else None
 
 
 @register_notrace_function

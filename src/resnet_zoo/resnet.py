@@ -8,7 +8,6 @@
 Both are the same `ResNet` class built from `resnet_zoo.blocks`.
 """
 import inspect
-from collections import deque
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -16,8 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import SelectAdaptivePool2d
 from timm.models import (
-    DefaultCfg, PretrainedCfg, build_model_with_cfg, checkpoint_seq, get_arch_pretrained_cfgs, is_model,
-    get_arch_name, model_entrypoint, register_model, resolve_pretrained_cfg, split_model_name_tag,
+    DefaultCfg, PretrainedCfg, build_model_with_cfg, checkpoint_seq, generate_default_cfgs, get_arch_name,
+    get_arch_pretrained_cfgs, is_model, model_entrypoint, register_model, resolve_pretrained_cfg, split_model_name_tag,
 )
 from timm.models._features import feature_take_indices  # not exported; timm's own models import it from here
 
@@ -35,17 +34,20 @@ STEMS = ("imagenet", "cifar")
 class ResNet(nn.Module):
     """ResNet with a torchvision-compatible state dict; it keeps its ``stem`` and ``shortcut`` as attributes.
 
+    The arguments it shares with timm's ``ResNet`` have timm's names, and the first four timm's positions
+    (``ResNet(BasicBlock, [2, 2, 2, 2], 10)`` has 10 classes); the others are keyword-only.
+
     Args:
         block: Residual block class, `BasicBlock` or `Bottleneck`.
         layers: Number of blocks in each stage (3 or 4 stages).
+        num_classes: Classifier outputs; 0 removes the classifier.
+        in_chans: Input image channels.
+        global_pool: Global pooling type (``"avg"``, ``"max"``, ``"avgmax"``, ``""`` for none, …).
         channels: ``planes`` of each stage; stage ``i`` outputs ``channels[i] * block.expansion`` channels.
         stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool, 64 channels) or ``"cifar"`` (3x3/1 conv to
             ``channels[0]``, no pooling).
         shortcut: ``"B"`` (1x1 conv + BN projection) or ``"A"`` (parameter-free zero padding), used where a
             block changes the shape of its input.
-        num_classes: Classifier outputs; 0 removes the classifier.
-        in_chans: Input image channels.
-        global_pool: Global pooling type (``"avg"``, ``"max"``, ``"avgmax"``, ``""`` for none, …).
         drop_rate: Dropout before the classifier.
         drop_path_rate: Stochastic depth rate, increasing linearly to this value at the last block.
         zero_init_last: Zero the last BN scale of every residual branch at initialisation.
@@ -60,12 +62,13 @@ class ResNet(nn.Module):
             self,
             block: Block,
             layers: Sequence[int],
+            num_classes: int = 1000,
+            in_chans: int = 3,
+            *,
+            global_pool: str = "avg",
             channels: Sequence[int] = (64, 128, 256, 512),
             stem: str = "imagenet",
             shortcut: str = "B",
-            num_classes: int = 1000,
-            in_chans: int = 3,
-            global_pool: str = "avg",
             drop_rate: float = 0.,
             drop_path_rate: float = 0.,
             zero_init_last: bool = True,
@@ -407,22 +410,25 @@ def _weights_cfg(model: str, tag: str, family_cfg: Callable[..., Dict[str, Any]]
     return PretrainedCfg(**family_cfg(**TAGS[tag].cfg, hf_hub_id=hub_id(model, tag)) if tag else family_cfg())
 
 
-def _cfgs(model: str, family_cfg: Callable[..., Dict[str, Any]]) -> DefaultCfg:
-    """timm's registry entry for ``model``: its `PRETRAINED` weights, the default first (see `PRETRAINED`), or
-    first an untagged cfg without weights where none fits the default architecture."""
-    tags = [tag for name, tag in map(split_model_name_tag, PRETRAINED) if name == model]
-    default = next((tag for tag in tags if not TAGS[tag].model_args), "")
-    cfgs = {tag: _weights_cfg(model, tag, family_cfg) for tag in [default, *(t for t in tags if t != default)]}
-    return DefaultCfg(tags=deque(cfgs), cfgs=cfgs, is_pretrained=bool(tags))
-
-
 def _registry_cfgs(families: Mapping[str, Callable[..., Dict[str, Any]]]) -> Dict[str, DefaultCfg]:
-    """`_cfgs` of every model name -> family cfg; `PRETRAINED` naming another model or an unknown tag is an error."""
-    unknown = [n for n, (model, tag) in zip(PRETRAINED, map(split_model_name_tag, PRETRAINED))
-               if model not in families or tag not in TAGS]
+    """timm's registry entries (``generate_default_cfgs``) of every model name -> family cfg: its `PRETRAINED`
+    weights, the default marked with timm's ``*`` (see `PRETRAINED`), or an untagged default cfg without weights
+    where no weights fit the default architecture.
+
+    Raises:
+        WeightsError: If `PRETRAINED` names weights of another model or an unknown tag.
+    """
+    named = [split_model_name_tag(name) for name in PRETRAINED]
+    unknown = [name for name, (model, tag) in zip(PRETRAINED, named) if model not in families or tag not in TAGS]
     if unknown:
         raise WeightsError(f"PRETRAINED names weights of unknown models or tags: {', '.join(unknown)}")
-    return {model: _cfgs(model, family_cfg) for model, family_cfg in families.items()}
+    cfgs = {}
+    for model, family_cfg in families.items():
+        tags = [tag for name, tag in named if name == model]
+        default = next((tag for tag in tags if not TAGS[tag].model_args), "")
+        for tag in tags if default else [*tags, ""]:
+            cfgs[weights_name(model, tag) + ("*" if tag == default else "")] = _weights_cfg(model, tag, family_cfg)
+    return generate_default_cfgs(cfgs)
 
 
 default_cfgs = _registry_cfgs({**dict.fromkeys(CIFAR_MODELS, cifar_cfg),

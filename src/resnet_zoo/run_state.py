@@ -1,7 +1,8 @@
 """A training run kept in its Hub model folder, so that any machine continues it.
 
 Beside the weights it ships, a model folder (``hub/MODEL.TAG``, one Hub repo) holds the state of the run in
-progress in the sub-folder `resnet_zoo.constants.LAST_CHECKPOINT`, which `resnet_zoo.run.train` replaces after every epoch:
+progress in the sub-folder `resnet_zoo.constants.LAST_CHECKPOINT`, which `resnet_zoo.run.train` replaces after
+every epoch:
 
 * ``checkpoint.safetensors``: the trained model (``model.``) and its EMA (``ema.``) as float32 tensors, and the
   run's state as JSON metadata (recipe, epochs done, log, tag, classes and sittings), in the layout of a
