@@ -16,7 +16,10 @@ KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true
 
 
 def add_card_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``export`` and ``convert``: the tag, what the card records, and sharding."""
+    """Options shared by ``export`` and ``convert``, after their source: the model folder ``out`` to write, the
+    architecture, the tag, what the card records, and sharding."""
+    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/cifar_resnet56.rz_cifar10")
+    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. cifar_resnet56")
     parser.add_argument("--tag", required=True, help="pretrained tag of the weights, e.g. rz_cifar10")
     parser.add_argument("--dataset", help="dataset trained and evaluated on, e.g. cifar10")
     parser.add_argument("--top1", type=float, help="top-1 accuracy (%%) on the dataset's test split")
@@ -83,9 +86,9 @@ def _read_recipe(path: Optional[Path]) -> Optional[Dict[str, Any]]:
     return recipe
 
 
-def check_out(args: argparse.Namespace) -> None:
-    """Before any work: the model folder ``out`` can be written, and an existing one is replaced only with
-    ``--overwrite`` (`resnet_zoo.hub.export` itself replaces it)."""
+def _check_out(args: argparse.Namespace) -> None:
+    """The model folder ``out`` can be written, and an existing one is replaced only with ``--overwrite``
+    (`resnet_zoo.hub.export` itself replaces it)."""
     check_writable(args.out, "out")
     if args.out.exists():
         if not args.overwrite:
@@ -94,9 +97,11 @@ def check_out(args: argparse.Namespace) -> None:
 
 
 def card_options(args: argparse.Namespace) -> Dict[str, Any]:
-    """Keyword arguments of `resnet_zoo.hub.export` from the options of `add_card_arguments`."""
+    """Keyword arguments of `resnet_zoo.hub.export` from the options of `add_card_arguments`, once ``out`` is
+    known to be writable (before any work)."""
     from ..cards import METRICS
 
+    _check_out(args)
     metrics = {k: getattr(args, k) for k in METRICS if getattr(args, k) is not None}
     cfg = {k: getattr(args, k) for k in ("mean", "std", "license", "origin_url") if getattr(args, k) is not None}
     return dict(tag=args.tag, dataset=args.dataset, metrics=metrics or None, recipe=_read_recipe(args.recipe),

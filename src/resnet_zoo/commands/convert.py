@@ -3,14 +3,12 @@
 import argparse
 from pathlib import Path
 
-from .card_options import add_card_arguments, card_options, check_out
+from .card_options import add_card_arguments, card_options
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``resnet-zoo convert``."""
     parser.add_argument("src", type=Path, help="checkpoint: .safetensors, or .pth/.pt/.bin/.th (weights only)")
-    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/zoo_resnet50.tv_in1k")
-    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. zoo_resnet50")
     add_card_arguments(parser)
 
 
@@ -18,7 +16,6 @@ def run(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo convert``."""
     from ..conversion import convert
 
-    check_out(args)
     options = card_options(args)
     print(convert(args.src, args.out, model=args.model, **options))
     return 0

@@ -2,7 +2,7 @@
 import argparse
 from pathlib import Path
 
-from .card_options import add_card_arguments, card_options, check_out
+from .card_options import add_card_arguments, card_options
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -10,8 +10,6 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path,
                         help="safetensors state dict with resnet_zoo's names, or a training checkpoint (its EMA "
                              "weights, as validate evaluates them); use `resnet-zoo convert` for other checkpoints")
-    parser.add_argument("out", type=Path, help="model folder to write, e.g. hub/cifar_resnet56.rz_cifar10")
-    parser.add_argument("--model", required=True, help="resnet_zoo architecture, e.g. cifar_resnet56")
     add_card_arguments(parser)
 
 
@@ -21,7 +19,6 @@ def run(args: argparse.Namespace) -> int:
     from ..factory import build_from_state_dict
     from ..hub import export
 
-    check_out(args)
     options = card_options(args)
     model = build_from_state_dict(args.model, read_eval_weights(args.checkpoint), source=str(args.checkpoint))
     print(export(model, args.out, **options))
