@@ -3,8 +3,8 @@
 Nothing in the generated sections is copied by hand: model sizes and costs come from the models timm builds,
 accuracies, commands and training times from the verified folders of ``hub/``, recipe defaults from
 ``resnet_zoo.recipe`` and ``resnet_zoo.commands.train``, datasets from ``resnet_zoo.cifar``/``resnet_zoo.imagefolder``,
-option lists from the CLI's parsers and benchmark tables from ``benchmarks/report.py``. The hook also fails the build when a public module is
-missing from the API reference.
+option lists from the CLI's parsers and benchmark tables from ``benchmarks/report.py``. The hook also fails the
+build when a public module is missing from the API reference.
 """
 import re
 from pathlib import Path
