@@ -269,6 +269,17 @@ def test_validate_of_the_smoke_run_agrees_with_its_log(smoke, capsys, source):
     assert report["loss"] == pytest.approx(final["test_loss"], rel=1e-6)
 
 
+def test_the_card_of_a_finished_run_holds_the_exact_float32_metrics(smoke, capsys):
+    """The card's numbers are the exported weights' as ``validate --precision fp32`` measures them, whatever
+    precision the run trained and evaluated its epochs in (the log keeps those)."""
+    options, folder = smoke
+    assert main(["validate", "--model", "cifar_resnet20", "--checkpoint", str(folder), "--data", str(options.data),
+                 "--subset", "250", "--device", "cpu", "--precision", "fp32", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert read_card(folder / "README.md").metrics == dict(top1=report["top1"], top5=report["top5"],
+                                                           loss=pytest.approx(report["loss"], rel=1e-6))
+
+
 def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
     """The layout that checkpoints of earlier versions have, and that ``--resume`` reads."""
     options, _ = smoke

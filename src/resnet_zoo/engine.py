@@ -142,12 +142,13 @@ class Training:
         """The model that is evaluated and exported: the EMA model if there is one."""
         return self.ema.module if self.ema is not None else self.model
 
-    def evaluate(self, loader: Loader) -> EvalMetrics:
-        """Metrics of `eval_model` over ``loader``, computed as ``validate --precision`` at the run's precision
-        computes them (`resnet_zoo.precision.inference_model`), so that ``validate`` reproduces the log."""
+    def evaluate(self, loader: Loader, precision: Optional[str] = None) -> EvalMetrics:
+        """Metrics of `eval_model` over ``loader``, computed as ``validate --precision`` computes them at
+        ``precision`` (default: the run's; `resnet_zoo.precision.inference_model`), so that ``validate``
+        reproduces the log."""
         model, mode = self.eval_model, self.eval_model.training
         try:
-            network, dtype = inference_model(model, self.recipe.precision, self.device)
+            network, dtype = inference_model(model, precision or self.recipe.precision, self.device)
             return evaluate(network, loader, dtype)
         finally:
             model.train(mode)

@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from tqdm import tqdm
@@ -42,6 +42,7 @@ from .devices import hardware, resolve_device
 from .distributed import Ranks, barrier, broadcast_buffers, destroy_process_group, init_process_group
 from .engine import Training, build_training, train_one_epoch
 from .errors import ZooError
+from .evaluation import EvalMetrics
 from .factory import create_model_for
 from .files import check_writable
 from .grow import initial_weights
@@ -156,7 +157,8 @@ class RunResult:
         folder: The run's model folder.
         epoch: Epochs of the schedule done.
         epochs: Epochs of the schedule.
-        top1: The top-1 (%) of the evaluated model after the last epoch done.
+        top1: The top-1 (%) of the evaluated model after the last epoch done: at the recipe's precision, or once
+            the schedule is done, of the exact float32 model (as its card records it).
         exported: Whether this sitting exported the run's weights into ``folder``.
         continue_with: The command that continues the run (while it is unfinished).
     """
@@ -327,18 +329,20 @@ def _check_finite(record: Dict[str, Any], checkpoint: Path) -> None:
                                f"Last good checkpoint: {kept}")
 
 
-def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True) -> Path:
+def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True,
+               metrics: Optional[EvalMetrics] = None) -> Path:
     """Export the evaluated weights (the EMA's, if the recipe keeps one) of the run in ``out`` at its checkpoint.
 
     `train` calls it when the run ends; called while a run is unfinished, it exports interim weights, and the card
     says after which epoch of how many they are. The card records the run's command (`command_line`), log, wall
-    time, and the
-    hardware, precision and code of each sitting.
+    time, and the hardware, precision and code of each sitting.
 
     Args:
         out: The run folder (``--out``).
         folder: The model folder to write (default: ``OUT/MODEL.TAG``, where `train` exports).
         keep_run: Keep the run state that ``folder`` holds (`resnet_zoo.hub.export`).
+        metrics: The metrics the card records (default: the last epoch's in the log, at the recipe's precision);
+            `train` gives those of the exact float32 model, which ``validate --precision fp32`` reproduces.
 
     Returns:
         The folder written.
@@ -359,7 +363,8 @@ def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True) 
         write_train_log(log, history)  # the checkpoint's epochs, not lines a killed run wrote after it
         return export(
             model, folder or out / weights_name(recipe.model, tag), tag=tag, dataset=recipe.dataset,
-            metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]),
+            metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]) if metrics is None
+            else dict(top1=metrics.top1, top5=metrics.top5, loss=metrics.loss),
             recipe=asdict(recipe), command=command_line(recipe, tag), train_log=log, wall_time_s=final["wall_s"],
             hardware="; ".join(dict.fromkeys(s["hardware"] for s in sittings)) or state.get("hardware"),
             epochs=(state["epoch"], recipe.epochs), code=_code(sittings) or None, sittings=sittings or None,
@@ -462,11 +467,13 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
                                f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
             if budget is not None:
                 budget.end_epoch(trained_at)
-    exported = False
-    if len(history) == recipe.epochs and ranks.is_main:
-        exported = _finish(out, hub, recipe, history[-1])
+    exported, top1 = False, history[-1]["test_top1"] if history else float("nan")
+    if len(history) == recipe.epochs:
+        exact = training.evaluate(test_loader, "fp32")  # by every process: each evaluates its shard
+        top1 = exact.top1
+        if ranks.is_main:
+            exported = _finish(out, hub, recipe, exact)
     barrier()  # the export exists when any process returns
-    top1 = history[-1]["test_top1"] if history else float("nan")
     return RunResult(hub, len(history), recipe.epochs, top1, exported, continue_with)
 
 
@@ -491,11 +498,11 @@ def _save(training: Training, out: Path, hub: Path, state: State, continue_with:
     save_run_state(hub, tensors, state, continue_with)
 
 
-def _finish(out: Path, hub: Path, recipe: Recipe, final: Mapping[str, Any]) -> bool:
-    """Export the finished run into its model folder, dropping its run state, unless the folder ships weights that
-    it does not beat on the full test set; returns whether it exported."""
+def _finish(out: Path, hub: Path, recipe: Recipe, exact: EvalMetrics) -> bool:
+    """Export the finished run into its model folder with its ``exact`` (float32) metrics, dropping its run state,
+    unless the folder ships weights that it does not beat on the full test set; returns whether it exported."""
     shipped = _shipped_top1(hub)
-    if shipped is not None and (recipe.test_subset is not None or final["test_top1"] <= shipped):
+    if shipped is not None and (recipe.test_subset is not None or exact.top1 <= shipped):
         return False
-    export_run(out, hub, keep_run=False)
+    export_run(out, hub, keep_run=False, metrics=exact)
     return True
