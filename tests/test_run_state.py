@@ -116,6 +116,31 @@ def test_the_budget_gives_an_epoch_up_when_its_pace_would_end_past_the_deadline(
     assert budget.stop(5, 10) and budget.projection == pytest.approx(98 * 1.25)
 
 
+def test_a_while_of_slow_steps_gives_an_epoch_up_only_once_the_sittings_own_pace_would_not_end_it():
+    """Steps that others slowed down from 1 s to 20 s: the epoch goes on while its remaining steps at the pace of
+    the sitting's earlier epoch would still end it in time (the old rule, 20 s a step from then on, gave it up at
+    once), and is given up before the deadline once even that pace would not."""
+    now = [0.]
+    budget = Budget(100., start=0., clock=lambda: now[0])
+    budget.start_epoch()
+    for done in range(1, 11):  # a whole epoch at 1 s a step, then 1 s of evaluation and checkpoints
+        now[0] = float(done)
+        assert not budget.stop(done, 10)
+    now[0] = 11.
+    budget.end_epoch(training_end=10.)
+    assert budget.paces == [1.] and budget.tails == [1.]
+    budget.start_epoch()
+    for done in range(1, 4):  # warm-up steps at 1 s
+        now[0] = 11. + done
+        assert not budget.stop(done, 10)
+    stops = []
+    for done in range(4, 8):  # 20 s a step from now on
+        now[0] += 20.
+        stops.append(budget.stop(done, 10))
+    assert stops == [False, False, False, True] and now[0] == 94.  # 94 + 2 x 1 + 20 (this pace) + 1.1 > 100
+    assert budget.projection == pytest.approx(83. + 2. + 20. + 1.1)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # sittings through the model folder
 

@@ -2,10 +2,11 @@
 still fits.
 
 A sitting with a `Budget` starts an epoch only if the slowest of its last whole epochs (training, evaluation and
-checkpoints), with a margin, still fits, and gives up an epoch it has started as soon as the steps' pace (and its
-slowest step, for the next one) says that the epoch and its evaluation would end past the deadline; the state of
-the last finished epoch stays. So a sitting ends within its budget unless one step or evaluation takes longer than
-any before it (on a machine that others load).
+checkpoints), with a margin, still fits, and gives up an epoch it has started once the epoch and its evaluation
+would end past the deadline even if its remaining steps went at the better of their own pace and the pace of the
+sitting's recent epochs (its next step as slow as its slowest); the state of the last finished epoch stays. So a
+while of slow steps (others loading the machine) does not end a sitting that still has time for the epoch, and a
+sitting ends within its budget unless one step or evaluation takes longer than any before it.
 """
 import re
 import time
@@ -73,6 +74,8 @@ class Budget:
         self.deadline = (clock() if start is None else start) + seconds
         self.epochs: List[float] = []  # whole epochs of this sitting, training to checkpoint
         self.tails: List[float] = []  # evaluation and checkpoints after an epoch's training pass
+        self.paces: List[float] = []  # seconds a step of each whole epoch's training pass
+        self._steps = 0
         self._epoch_start = self._base_time = 0.
         self._base_steps = 0
         self.projection = 0.
@@ -92,19 +95,21 @@ class Budget:
 
     def projected_epoch(self, done: int, total: int) -> float:
         """Seconds the whole epoch will take, projected from the pace of its first ``done`` of ``total`` steps
-        (past its warm-up steps, `WARMUP_STEPS`) with its slowest step for the next one, and the time
-        its evaluation took before."""
+        (past its warm-up steps, `WARMUP_STEPS`) or of the last `RECENT` whole epochs, whichever is faster, with
+        its slowest step for the next one, and the time its evaluation took before."""
         now = self.clock()
         timed = done - self._base_steps
         pace = (now - self._base_time) / timed if timed > 0 else (now - self._epoch_start) / max(done, 1)
+        steady = min([pace, *self.paces[-RECENT:]])
         remaining = total - done
-        training = now - self._epoch_start + (pace * (remaining - 1) + max(pace, self._slowest) if remaining else 0.)
+        training = now - self._epoch_start + (steady * (remaining - 1) + max(pace, self._slowest) if remaining else 0.)
         return training + (MARGIN * max(self.tails) if self.tails else FIRST_TAIL * training)
 
     def stop(self, done: int, total: int) -> bool:
         """Whether to give up the epoch after ``done`` of its ``total`` steps because it would end past the
         deadline (during its warm-up steps only once the deadline has passed)."""
         now = self.clock()
+        self._steps = total
         warmup = min(WARMUP_STEPS, (total - 1) // 2)  # of a short epoch too, its first half at most
         warming_up = done <= warmup
         if not warming_up:
@@ -122,3 +127,5 @@ class Budget:
         now = self.clock()
         self.epochs.append(now - self._epoch_start)
         self.tails.append(now - training_end)
+        if self._steps:
+            self.paces.append((training_end - self._epoch_start) / self._steps)
