@@ -49,7 +49,7 @@ from .grow import initial_weights
 from .hub import CONFIG_NAME, check_tag, export, git_commit, read_config
 from .imagefolder import check_workers
 from .pretrained import weights_name
-from .recipe import Recipe
+from .recipe import Recipe, recipe_defaults
 from .run_state import data_seed, is_hub_id, read_run_state, run_state_file, run_state_path, save_run_state
 from .train_log import LOG_KEYS, TRAIN_LOG_NAME, append_train_log, write_train_log
 
@@ -275,7 +275,7 @@ def _resumed(recipe: Recipe, options: RunOptions, checkpoint: Path,
 
 def saved_recipe(state: State) -> Recipe:
     """The recipe a checkpoint's ``state`` records; options added since it was written take their defaults."""
-    return Recipe(**({f.name: f.default for f in fields(Recipe)} | state["recipe"]))
+    return Recipe(**(recipe_defaults() | state["recipe"]))
 
 
 def _check_model_folder(folder: Path, recipe: Recipe, tag: str, continued: Optional[State]) -> None:
@@ -385,10 +385,52 @@ def _shipped_top1(folder: Path) -> Optional[float]:
     return read_card(folder / "README.md").metrics.get("top1")
 
 
-def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> RunResult:
+@dataclass
+class _Sitting:
+    """A sitting of a run, set up by `_set_up`: the training and its batches, where it writes, and the run so far.
+
+    Attributes:
+        training: The model, its EMA and optimizer, loaded with the run's weights.
+        train_loader: Batches of the train split.
+        test_loader: Batches of the test split, evaluated after every epoch.
+        out: The run folder.
+        hub: The run's model folder.
+        tag: The pretrained tag of the run's weights.
+        classes: The class names of the data.
+        init: Where the weights started (``--init``), as the state records it, if not at random.
+        history: The log of the epochs done, one record an epoch.
+        sittings: The earlier sittings of the run.
+        sitting: This sitting, as the state records it.
+        continue_with: The command that continues the run.
+    """
+
+    training: Training
+    train_loader: Loader
+    test_loader: Loader
+    out: Path
+    hub: Path
+    tag: str
+    classes: List[str]
+    init: Optional[State]
+    history: List[Dict[str, Any]]
+    sittings: List[State]
+    sitting: State
+    continue_with: str
+
+    def state(self) -> State:
+        """The run's state after its last epoch done, as its checkpoints and its model folder keep it."""
+        recipe = self.training.recipe
+        return dict(epoch=len(self.history), recipe=asdict(recipe), device_type=self.training.device.type,
+                    history=self.history, tag=self.tag, classes=self.classes, sittings=[*self.sittings, self.sitting],
+                    **({"init": self.init} if self.init else {}))
+
+
+def _set_up(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, timed: bool) -> _Sitting:
+    """Check the run's folders, read what it continues, and build its training and batches; ``timed``: the sitting
+    has a time budget (the command that continues it then asks for one)."""
     ranks.local_batch_size(recipe.batch_size)  # the global batch splits evenly across the processes
     out = check_writable(options.folder(recipe), "--out")
-    checkpoint, log = out / CHECKPOINT_FILE, out / TRAIN_LOG_NAME
+    checkpoint = out / CHECKPOINT_FILE
     resumed = _resumed(recipe, options, checkpoint, device)
     if resumed is None and checkpoint.exists():
         raise ZooError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
@@ -396,7 +438,6 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
     tag = run_tag(recipe, (continued or {}).get("tag"), options.tag)
     hub = check_writable(options.model_folder(recipe, tag), "--hub-folder")
     _check_model_folder(hub, recipe, tag, continued)
-    budget = Budget(options.time_budget, start) if options.time_budget is not None else None
 
     train_split = create_dataset(recipe.dataset, options.data, "train", recipe.subset, download=options.download)
     test_split = create_dataset(recipe.dataset, options.data, "test", recipe.test_subset)
@@ -422,15 +463,24 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
         if ranks.is_main:
             print(f"starting from {init['weights']}: top-1 {init['top1']:.2f}% before training", flush=True)
     if ranks.is_main and how == "exact":
-        write_train_log(log, history)  # drops lines of epochs after the checkpoint
-    previous_wall = history[-1]["wall_s"] if history else 0.
+        write_train_log(out / TRAIN_LOG_NAME, history)  # drops lines of epochs after the checkpoint
     sitting = dict(first_epoch=len(history) + 1, last_epoch=len(history), hardware=hardware(device, ranks.world_size),
                    precision=recipe.precision, commit=git_commit(Path(__file__)), wall_s=0., start=how,
                    **({"probe": options.probe} if options.probe else {}))
     continue_with = shlex.join(["resnet-zoo", "train", "--resume", str(hub), "--data", DATA, "--out", OUT,
-                                *(["--time-budget", "DURATION"] if budget else [])])
+                                *(["--time-budget", "DURATION"] if timed else [])])
+    return _Sitting(training, train_loader, test_loader, out, hub, tag, list(train_split.classes), init, history,
+                    sittings, sitting, continue_with)
 
-    per_epoch = len(train_loader) * recipe.batch_size
+
+def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> RunResult:
+    """`train` in a process of the run: the sitting `_set_up` makes, its epochs within the budget (each one
+    checkpointed and logged), and once the schedule is done the exact evaluation and the export."""
+    budget = Budget(options.time_budget, start) if options.time_budget is not None else None
+    s = _set_up(recipe, options, ranks, device, timed=budget is not None)
+    history, sitting = s.history, s.sitting
+    previous_wall = history[-1]["wall_s"] if history else 0.
+    per_epoch = len(s.train_loader) * recipe.batch_size
     with tqdm(total=recipe.epochs * per_epoch, initial=len(history) * per_epoch, unit="img", unit_scale=True,
               dynamic_ncols=True, disable=None if ranks.is_main else True) as progress:
         for epoch in range(len(history), recipe.epochs):
@@ -439,7 +489,7 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
                     break
                 budget.start_epoch()
             progress.set_description(f"epoch {epoch + 1}/{recipe.epochs}")
-            trained = train_one_epoch(training, train_loader, epoch, progress, budget.stop if budget else None)
+            trained = train_one_epoch(s.training, s.train_loader, epoch, progress, budget.stop if budget else None)
             if trained is None:
                 if sitting["last_epoch"] < sitting["first_epoch"]:
                     raise BudgetTooShort(
@@ -448,33 +498,29 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
                         f"nothing was written")
                 break
             trained_at = time.perf_counter()
-            broadcast_buffers(training.eval_model)  # rank 0's BatchNorm statistics, the ones checkpointed
-            tested = training.evaluate(test_loader)
+            broadcast_buffers(s.training.eval_model)  # rank 0's BatchNorm statistics, the ones checkpointed
+            tested = s.training.evaluate(s.test_loader)
             now = time.perf_counter()
             values = dict(trained, epoch=epoch + 1, test_top1=tested.top1, test_top5=tested.top5,
                           test_loss=tested.loss, wall_s=previous_wall + now - start)
             record = {key: values[key] for key in LOG_KEYS}  # the log's keys, in its order
-            _check_finite(record, checkpoint)
+            _check_finite(record, s.out / CHECKPOINT_FILE)
             history.append(record)
             sitting.update(last_epoch=epoch + 1, wall_s=now - start)
             if ranks.is_main:
-                _save(training, out, hub, dict(
-                    epoch=epoch + 1, recipe=asdict(recipe), device_type=device.type, history=history, tag=tag,
-                    classes=list(train_split.classes), sittings=[*sittings, sitting],
-                    **({"init": init} if init else {})),
-                    continue_with)
+                _save(s.training, s.out, s.hub, s.state(), s.continue_with)
                 progress.write(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f}, test top-1 "
                                f"{record['test_top1']:.2f}%, {record['img_per_s']:,.0f} img/s")
             if budget is not None:
                 budget.end_epoch(trained_at)
     exported, top1 = False, history[-1]["test_top1"] if history else float("nan")
     if len(history) == recipe.epochs:
-        exact = training.evaluate(test_loader, "fp32")  # by every process: each evaluates its shard
+        exact = s.training.evaluate(s.test_loader, "fp32")  # by every process: each evaluates its shard
         top1 = exact.top1
         if ranks.is_main:
-            exported = _finish(out, hub, recipe, exact)
+            exported = _finish(s.out, s.hub, recipe, exact)
     barrier()  # the export exists when any process returns
-    return RunResult(hub, len(history), recipe.epochs, top1, exported, continue_with)
+    return RunResult(s.hub, len(history), recipe.epochs, top1, exported, s.continue_with)
 
 
 def _start_from(training: Training, source: str, test_loader: Loader) -> State:
