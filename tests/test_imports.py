@@ -72,6 +72,23 @@ def test_cli_help_imports_neither_torch_nor_timm(argv):
     assert json.loads(proc.stdout.splitlines()[-1]) == dict(status=0, loaded=[])
 
 
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_a_command_module_run_as_a_script_is_the_command(name):
+    """``python -m resnet_zoo.commands.NAME ARGS`` is ``resnet-zoo NAME ARGS``, not a silent import."""
+    module = f"resnet_zoo.commands.{name.replace('-', '_')}"
+    run = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": SRC})
+    assert run.returncode == 0 and run.stdout.startswith(f"usage: resnet-zoo {name} "), run.stderr
+
+
+def test_the_train_module_run_as_a_script_runs_the_command():
+    run = subprocess.run([sys.executable, "-m", "resnet_zoo.commands.train", "--data", "d"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": SRC})
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == "resnet-zoo train: error: --model is required to start a run (--resume FOLDER continues " \
+                         "one without it)\n"
+
+
 def test_package_names_are_the_modules_own():
     """``resnet_zoo.ResNet`` and the other public names are their modules' own, and ``dir`` lists them."""
     assert (resnet_zoo.ResNet, resnet_zoo.BasicBlock, resnet_zoo.fuse_bn) == (resnet.ResNet, blocks.BasicBlock,

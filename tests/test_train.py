@@ -499,12 +499,3 @@ def test_training_uses_every_core_the_process_may_run_on():
 
     assert threads("one", "recipe") == 1
     assert threads("all", "recipe") == threads("all", "torch") >= 2
-
-
-def test_the_command_module_run_as_a_script_is_the_command():
-    """``python -m resnet_zoo.commands.train`` is ``python -m resnet_zoo train``, not a silent import."""
-    run = subprocess.run([sys.executable, "-m", "resnet_zoo.commands.train", "--data", "d"], capture_output=True,
-                         text=True)
-    assert (run.returncode, run.stdout) == (1, "")
-    assert run.stderr == "resnet-zoo train: error: --model is required to start a run (--resume FOLDER continues " \
-                         "one without it)\n"

@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from types import ModuleType
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from .. import __version__
 from ..errors import ZooError
@@ -96,6 +96,11 @@ def _interrupted(module: ModuleType, args: argparse.Namespace) -> str:
     """The line of a command stopped by Ctrl-C, with what its ``NAME_interrupted`` says it left."""
     left = getattr(module, "interrupted", None)
     return f"interrupted{'; ' + left(args) if left else ''}"
+
+
+def run_as_main(module: str) -> NoReturn:
+    """``python -m resnet_zoo.commands.NAME ARGS``, run as ``resnet-zoo NAME ARGS`` (not a silent import)."""
+    sys.exit(main([module.rpartition(".")[2].replace("_", "-"), *sys.argv[1:]]))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -19,3 +19,9 @@ def run(args: argparse.Namespace) -> int:
     options = card_options(args)
     print(convert(args.src, args.out, model=args.model, **options))
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_as_main
+
+    run_as_main(__spec__.name)

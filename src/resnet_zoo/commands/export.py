@@ -23,3 +23,9 @@ def run(args: argparse.Namespace) -> int:
     model = build_from_state_dict(args.model, read_eval_weights(args.checkpoint), source=str(args.checkpoint))
     print(export(model, args.out, **options))
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_as_main
+
+    run_as_main(__spec__.name)

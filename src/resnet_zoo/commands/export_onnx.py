@@ -36,3 +36,9 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, None, args.pretrained, args.checkpoint)
     print(export_onnx(model, args.out))
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_as_main
+
+    run_as_main(__spec__.name)

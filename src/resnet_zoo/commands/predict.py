@@ -54,3 +54,9 @@ def run(args: argparse.Namespace) -> int:
     for error in errors:
         print(f"resnet-zoo predict: error: {error}", file=sys.stderr)
     return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    from .cli import run_as_main
+
+    run_as_main(__spec__.name)

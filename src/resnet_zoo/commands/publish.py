@@ -24,3 +24,9 @@ def run(args: argparse.Namespace) -> int:
     for file in files:
         print(f"  {file.name}  {file.stat().st_size:,} bytes")
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_as_main
+
+    run_as_main(__spec__.name)

@@ -14,7 +14,6 @@ recipe it records: options given beside it must agree, except ``--precision``, w
 ``--sync-bn`` computes BatchNorm statistics over the global batch (CUDA only).
 """
 import argparse
-import sys
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Tuple
@@ -141,7 +140,7 @@ def interrupted(args: argparse.Namespace) -> str:
     return f"{checkpoint} holds the last finished epoch: run the same command with --resume to continue"
 
 
-if __name__ == "__main__":  # ``python -m resnet_zoo.commands.train ARGS`` is ``resnet-zoo train ARGS``
-    from .cli import main
+if __name__ == "__main__":
+    from .cli import run_as_main
 
-    sys.exit(main(["train", *sys.argv[1:]]))
+    run_as_main(__spec__.name)

@@ -62,3 +62,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"with flip TTA: top-1 {metrics.flip.top1:.2f}%  top-5 {metrics.flip.top5:.2f}%  "
               f"loss {metrics.flip.loss:.4f}")
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_as_main
+
+    run_as_main(__spec__.name)

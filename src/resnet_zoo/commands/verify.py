@@ -24,3 +24,9 @@ def run(args: argparse.Namespace) -> int:
         run = info["run"]
         print(f"  {LAST_CHECKPOINT}/: a run at epoch {run['epoch']} of {run['epochs']}, top-1 {run['top1']:.2f}%")
     return 0
+
+
+if __name__ == "__main__":
+    from .cli import run_as_main
+
+    run_as_main(__spec__.name)
