@@ -93,7 +93,7 @@ def describe_os_error(error: OSError) -> str:
 
 
 def _interrupted(module: ModuleType, args: argparse.Namespace) -> str:
-    """The line of a command stopped by Ctrl-C, with what its ``NAME_interrupted`` says it left."""
+    """The line of a command stopped by Ctrl-C, with what its module's ``interrupted`` says it left."""
     left = getattr(module, "interrupted", None)
     return f"interrupted{'; ' + left(args) if left else ''}"
 
