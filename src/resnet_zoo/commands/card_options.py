@@ -1,6 +1,7 @@
-"""The options of what a model card records, shared by ``resnet-zoo export`` and ``resnet-zoo convert``: the tag,
-the metrics, the recipe and log of the training, the credit and licence of weights made elsewhere, and sharding;
-`card_options` turns them into the keyword arguments of `resnet_zoo.hub.export`."""
+"""The options of the model folder that ``resnet-zoo export`` and ``resnet-zoo convert`` write: the folder, the
+architecture, the tag, what the card records (metrics, the recipe and log of the training, the credit and licence
+of weights made elsewhere) and sharding; `card_options` turns them into the keyword arguments of
+`resnet_zoo.hub.export`."""
 import argparse
 import json
 import typing
