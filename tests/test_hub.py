@@ -71,11 +71,14 @@ def test_export_writes_metadata_in_the_safetensors_header(tmp_path, monkeypatch)
 def test_git_commit_names_the_checkout_that_tracks_the_file(tmp_path):
     repo = tmp_path / "repo"
     git(tmp_path, "init", "-q", str(repo))
-    module, untracked = repo / "module.py", repo / "untracked.py"
+    (repo / "pkg").mkdir()
+    module, untracked, data = repo / "pkg" / "module.py", repo / "pkg" / "untracked.py", repo / "run-state.txt"
     module.write_text("x = 1\n")
-    git(repo, "add", module.name)
+    data.write_text("epoch 1\n")
+    git(repo, "add", "pkg/module.py", data.name)
     git(repo, "commit", "-q", "-m", "module")
     untracked.write_text("")  # untracked files leave the checkout clean
+    data.write_text("epoch 2\n")  # and so does a run's state beside the code, written as it trains
     head = git(repo, "rev-parse", "HEAD").strip()
     assert len(head) == 40 and git_commit(module) == head
     module.write_text("x = 2\n")

@@ -328,14 +328,15 @@ def git_commit(file: Path) -> str:
     say about it.
 
     Returns:
-        The commit's 40 hex digits, with ``-dirty`` appended if tracked files have uncommitted changes; ``unknown``
-        without git or a checkout that tracks ``file``.
+        The commit's 40 hex digits, with ``-dirty`` appended if tracked files of ``file``'s folder (the code, not
+        the data a run keeps beside it in ``hub/``) have uncommitted changes; ``unknown`` without git or a checkout
+        that tracks ``file``.
     """
     git = ["git", "-C", str(file.resolve().parent)]
     try:
         subprocess.run([*git, "ls-files", "--error-unmatch", file.name], check=True, capture_output=True)
         commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
-        status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], check=True,
+        status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", "."], check=True,
                                 capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
