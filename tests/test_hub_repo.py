@@ -11,7 +11,7 @@ import resnet_zoo  # noqa: F401  (registers the models)
 from resnet_zoo.blocks import PadShortcut
 from resnet_zoo.cards import CARD_NAME, SOURCE_TOP1_LABEL
 from resnet_zoo.commands.cli import main
-from resnet_zoo.constants import RECIPE_TAG_PREFIX
+from resnet_zoo.constants import LAST_CHECKPOINT, RECIPE_TAG_PREFIX
 from resnet_zoo.hub import publish_files, verify
 from resnet_zoo.precision import native_bf16
 from resnet_zoo.pretrained import HF_HUB_ORG, hub_id
@@ -22,7 +22,9 @@ from hf_cache import add_to_hf_cache, load_offline, loaded_file
 from shipped import HUB
 
 MAX_FILE_BYTES = 10 * 2 ** 20
-"""Largest file git should hold; export bigger models with ``--max-shard-size 10MB``."""
+"""Largest weights file git should hold; export bigger models with ``--max-shard-size 10MB``."""
+RUN_STATE_EXTRA_BYTES = 2 ** 20
+"""What a run's state may hold beyond twice the model's weights: its JSON (recipe, log, sittings) and header."""
 AKAMASTER_TOP1 = {20: 91.73, 32: 92.63, 44: 93.10, 56: 93.39}
 """Top-1 (%) akamaster/pytorch_resnet_cifar10 publishes for its checkpoints (100 minus its test error)."""
 RECIPE_WEIGHTS = [name for name in PRETRAINED if name.partition(".")[2].startswith(RECIPE_TAG_PREFIX)]
@@ -48,9 +50,14 @@ def test_registered_weights_are_exactly_the_hub_folders():
 
 
 def test_shipped_folder_is_publishable_and_small(folder):
+    """Weights files fit git; a run's state (raw and EMA weights) is at most twice the weights, whatever the depth."""
     files = publish_files(folder, f"{HF_HUB_ORG}/{folder.name}")
-    big = [f"{f.name} ({f.stat().st_size:,} bytes)" for f in files if f.stat().st_size > MAX_FILE_BYTES]
-    assert not big, f"{folder}: files over {MAX_FILE_BYTES:,} bytes: {', '.join(big)}"
+    weights_bytes = sum((folder / name).stat().st_size for name in verify(folder)["files"])
+    run_state_bytes = 2 * weights_bytes + RUN_STATE_EXTRA_BYTES
+    limits = {f: run_state_bytes if f.parent.name == LAST_CHECKPOINT else MAX_FILE_BYTES for f in files}
+    big = [f"{f.relative_to(folder)} ({f.stat().st_size:,} bytes > {limit:,})"
+           for f, limit in limits.items() if f.stat().st_size > limit]
+    assert not big, f"{folder}: files too big for git: {', '.join(big)}"
 
 
 def test_shipped_weights_load_by_name_as_their_config_says(folder, monkeypatch):
