@@ -326,22 +326,39 @@ def test_channels_last_matches():
 
 
 def test_stochastic_depth_only_in_training():
-    """In training mode a block's residual branch is dropped for some images (outputs vary from call to call, and
-    a dropped image's branch is gone); in eval mode every call gives the same output. The branches start non-zero
+    """In training mode a block's residual branch is dropped for some images and scaled by 1 / (1 - rate) for the
+    others, the shortcut untouched; in eval mode every call gives the same output. The branches start non-zero
     (``zero_init_last=False``), or dropping them would change nothing."""
     model = timm.create_model("cifar_resnet20", drop_path_rate=0.2, zero_init_last=False)
     assert model.layer3[2].drop_path.drop_prob == pytest.approx(0.2)
     assert isinstance(model.layer1[0].drop_path, nn.Identity)  # first block: rate 0
-    x = torch.randn(16, 3, 32, 32)
+    block, x, y = model.layer3[2], torch.randn(16, 3, 32, 32), torch.randn(16, 64, 8, 8)
+    seen = {}
+    block.drop_path.register_forward_hook(lambda module, args, out: seen.update(branch=args[0], out=out))
     torch.manual_seed(0)
     with torch.no_grad():
         model.train()
         assert not torch.equal(model(x), model(x))
-        block, y = model.layer3[2], torch.randn(16, 64, 8, 8)
-        dropped = block.drop_path(torch.ones(16, 1, 1, 1))
-        assert 0 < (dropped == 0).sum() < 16  # some images lose the branch, the others keep it (scaled)
+        out = block(y)  # identity shortcut: out = relu(drop_path(branch) + y)
+        kept = seen["out"].flatten(1).any(1)
+        assert 0 < kept.sum() < 16  # some images lose the branch, the others keep it
+        torch.testing.assert_close(seen["out"], seen["branch"] * kept.view(-1, 1, 1, 1) / 0.8)
+        torch.testing.assert_close(out, torch.relu(seen["out"] + y))
         model.eval()
-        assert torch.equal(model(x), model(x)) and torch.equal(block.drop_path(y), y)
+        assert torch.equal(model(x), model(x)) and torch.equal(block(y), torch.relu(seen["branch"] + y))
+
+
+def _drop_path_rates(model: nn.Module) -> list:
+    """Each block's stochastic depth rate, in order."""
+    return [getattr(m.drop_path, "drop_prob", 0.) for m in model.modules() if hasattr(m, "drop_path")]
+
+
+@pytest.mark.parametrize("name", ["zoo_resnet18", "zoo_resnet50", "cifar_resnet20"])
+def test_stochastic_depth_rises_linearly_over_the_blocks_as_in_timm(name):
+    ours = _drop_path_rates(timm.create_model(name, drop_path_rate=0.3))
+    assert ours == pytest.approx([0.3 * i / (len(ours) - 1) for i in range(len(ours))])
+    if name.startswith("zoo_"):
+        assert ours == pytest.approx(_drop_path_rates(timm.create_model(name[4:], drop_path_rate=0.3)))
 
 
 def test_resnet_rejects_bad_layouts():
