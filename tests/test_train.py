@@ -26,6 +26,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+import resnet_zoo.engine
 import resnet_zoo.run
 from resnet_zoo.cards import CODE_LABEL, EPOCHS_LABEL, read_card
 from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
@@ -278,6 +279,18 @@ def test_the_card_of_a_finished_run_holds_the_exact_float32_metrics(smoke, capsy
     report = json.loads(capsys.readouterr().out)
     assert read_card(folder / "README.md").metrics == dict(top1=report["top1"], top5=report["top5"],
                                                            loss=pytest.approx(report["loss"], rel=1e-6))
+
+
+def test_a_float32_run_evaluates_its_last_epoch_once(cifar10_root, tmp_path, monkeypatch):
+    """In float32 the last epoch's evaluation is already the exact one the card records: not evaluated again."""
+    calls = []
+    evaluate = resnet_zoo.engine.Training.evaluate
+    monkeypatch.setattr(resnet_zoo.engine.Training, "evaluate",
+                        lambda self, *args: calls.append(args) or evaluate(self, *args))
+    recipe = replace(SMOKE, epochs=1, warmup_epochs=0, precision="fp32")
+    result = train(recipe, RunOptions(data=cifar10_root, out=tmp_path / "run", device=CPU))
+    assert len(calls) == 1
+    assert read_card(result.folder / "README.md").metrics["top1"] == read_log(tmp_path / "run")[-1]["test_top1"]
 
 
 def test_checkpoint_is_safetensors_with_the_whole_state(smoke):

@@ -481,6 +481,7 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
     history, sitting = s.history, s.sitting
     previous_wall = history[-1]["wall_s"] if history else 0.
     per_epoch = len(s.train_loader) * recipe.batch_size
+    tested = None
     with tqdm(total=recipe.epochs * per_epoch, initial=len(history) * per_epoch, unit="img", unit_scale=True,
               dynamic_ncols=True, disable=None if ranks.is_main else True) as progress:
         for epoch in range(len(history), recipe.epochs):
@@ -515,7 +516,9 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
                 budget.end_epoch(trained_at)
     exported, top1 = False, history[-1]["test_top1"] if history else float("nan")
     if len(history) == recipe.epochs:
-        exact = s.training.evaluate(s.test_loader, "fp32")  # by every process: each evaluates its shard
+        # a float32 run's evaluation of its last epoch is the exact one; otherwise by every process, on its shard
+        exact = tested if tested is not None and recipe.precision == "fp32" else \
+            s.training.evaluate(s.test_loader, "fp32")
         top1 = exact.top1
         if ranks.is_main:
             exported = _finish(s.out, s.hub, recipe, exact)
