@@ -25,7 +25,7 @@ def _attribute_descriptions(cls: type) -> Dict[str, str]:
             if s.kind is griffe.DocstringSectionKind.attributes for a in s.value}
 
 
-def recipe_defaults() -> Dict[str, object]:
+def train_option_defaults() -> Dict[str, object]:
     """Each `Recipe` field's default as ``resnet-zoo train`` gives it: ``"required"`` for an option a new run needs
     (``--model``), the option's own default where it has one (``--precision auto``), else the `Recipe` default it
     leads to (``--lr``, ``--warmup-epochs``)."""
@@ -46,7 +46,7 @@ def recipe_table() -> str:
         ValueError: If the `Recipe` docstring does not describe a field.
     """
     descriptions = _attribute_descriptions(Recipe)
-    defaults = recipe_defaults()
+    defaults = train_option_defaults()
     undocumented = [f.name for f in fields(Recipe) if f.name not in descriptions]
     if undocumented:
         raise ValueError(f"the Recipe docstring's Attributes section does not describe {', '.join(undocumented)}")
