@@ -59,7 +59,7 @@ def test_read_card_reads_back_the_details_table(folder):
             "Training wall time": "1 h 02 min (3725 s)", "Training hardware": HARDWARE,
             "resnet_zoo": f"{resnet_zoo.__version__} (commit {commit})",
         },
-        command=COMMAND)
+        command=COMMAND, sittings=[])
 
 
 @pytest.mark.parametrize("epochs, code, row", [

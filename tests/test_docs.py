@@ -22,6 +22,7 @@ from resnet_zoo.commands.cli import COMMANDS  # noqa: E402
 from resnet_zoo.errors import WeightsError  # noqa: E402
 from resnet_zoo.hub import export  # noqa: E402
 from resnet_zoo.recipe import Recipe  # noqa: E402
+from resnet_zoo.run_state import save_run_state  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "hooks"))
@@ -143,6 +144,46 @@ def test_training_runs_are_the_recipe_trained_folders_with_their_exact_command(h
     assert [line for line in text.splitlines() if line.startswith("### ")] == ["### `cifar_resnet20.rz_cifar10`"]
     assert "top-1 **92.84 %** on the cifar10 test split, trained in 1 h 02 min (3725 s), on NVIDIA H200." in text
     assert f"```bash\n{COMMAND}\n```" in text
+
+
+def _sitting(first: int, last: int, start: str) -> dict:
+    return dict(first_epoch=first, last_epoch=last, hardware="CPU", precision="bf16", commit="abc", wall_s=60.,
+                start=start)
+
+
+def _log(top1: list, loss: list) -> list:
+    return [dict(epoch=i + 1, train_loss=loss[i], lr=0.1, train_top1=50., test_top1=top1[i], test_top5=99.,
+                 test_loss=0.3, img_per_s=100., wall_s=60. * (i + 1)) for i in range(len(top1))]
+
+
+def test_run_boundaries_name_a_drop_beyond_the_changes_around_it(tmp_path):
+    """A shipped run (log and card) and a run in progress (its run state), each in two or three sittings: the
+    boundary whose top-1 falls below, or whose training loss rises above, the changes around it is named."""
+    hub = tmp_path / "hub"
+    top1 = [80., 81., 82., 83., 84., 85., 83., 84., 85., 86., 87., 88.]  # falls 2 points at the boundary 6 -> 7
+    loss = [1.2, 1.1, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in _log(top1, loss)))
+    folder = export(timm.create_model("cifar_resnet20"), hub / "cifar_resnet20.rz_cifar10", tag="rz_cifar10",
+                    dataset="cifar10", metrics={"top1": 88., "top5": 99.}, recipe={"epochs": 12}, train_log=log,
+                    epochs=(12, 12), sittings=[_sitting(1, 6, "new"), _sitting(7, 12, "hub")])
+    running = _log(top1[:6], loss[:4] + [0.95, 0.6])  # the loss rises at the boundary 4 -> 5
+    state = dict(epoch=6, recipe=dict(model="cifar_resnet20", epochs=30), history=running, tag="rz_cifar10",
+                 sittings=[_sitting(1, 2, "new"), _sitting(3, 4, "exact"), _sitting(5, 6, "hub")])
+    weights = timm.create_model("cifar_resnet20").state_dict()
+    tensors = {f"{prefix}.{k}": v.clone() for prefix in ("model", "ema") for k, v in weights.items()}
+    save_run_state(folder, tensors, state, "resnet-zoo train --resume FOLDER")
+    text = training_tables.run_boundaries(read_published(hub))
+    titles = [line for line in text.splitlines() if line.endswith(":")]
+    assert titles == ["`cifar_resnet20.rz_cifar10`, run in progress (epoch 6 of 30):",
+                      "`cifar_resnet20.rz_cifar10`, shipped weights:"]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "→" in line]
+    assert rows == [
+        # the changes around 2 -> 3 leave out the rise at 4 -> 5, another boundary, but not the fall after it
+        "| 2 → 3 | resumed its run folder | +1.00 | +1.00 to +1.00 | -0.1000 | -0.3500 to -0.1000 | none |",
+        "| 4 → 5 | continued from the model folder | +1.00 | +1.00 to +1.00 | +0.0500 | -0.3500 to -0.1000 | "
+        "training loss |",
+        "| 6 → 7 | continued from the model folder | -2.00 | +1.00 to +1.00 | -0.1000 | -0.1000 to -0.1000 | top-1 |"]
 
 
 def test_a_misnamed_hub_folder_is_an_error(hub_dir, tmp_path):

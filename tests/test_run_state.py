@@ -177,6 +177,8 @@ def test_the_next_sitting_continues_from_the_folder_on_the_schedule(stopped, uni
     assert not (stopped / LAST_CHECKPOINT).exists()  # the finished run is shipped: its state goes
     card = read_card(stopped / "README.md")
     assert card.details["Training epochs"] == "4 of 4"
+    assert card.sittings == [dict(first_epoch=1, last_epoch=2, start="new"),
+                             dict(first_epoch=3, last_epoch=4, start="hub")]
     text = (stopped / "README.md").read_text()
     assert "| 1–2 |" in text and "| 3–4 |" in text and "| new run |" in text
     assert "| continued from the model folder |" in text and RESTARTS in text

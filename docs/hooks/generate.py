@@ -61,6 +61,7 @@ class Sources:
             "recipe": training_tables.recipe_table,
             "datasets": training_tables.datasets_table,
             "training-runs": lambda: training_tables.training_runs(self.published),
+            "run-boundaries": lambda: training_tables.run_boundaries(self.published),
             "commands": reference_sections.commands_reference,
             "benchmarks": lambda: reference_sections.benchmark_reports(self.root),
         }

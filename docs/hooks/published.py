@@ -2,7 +2,7 @@
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from resnet_zoo.cards import CARD_NAME, SOURCE_LABEL, read_card
 from resnet_zoo.errors import WeightsError
@@ -23,6 +23,7 @@ class Published:
         recipe: Training recipe recorded in the weights' header (``None`` for converted weights).
         details: The rows of the card's details table (``"Training wall time"``, ``"Training hardware"``, …).
         command: The exact training command of the card (``None`` if it records none).
+        sittings: The sittings of the card's training section (`resnet_zoo.cards.CardFacts.sittings`).
         model_args: The architecture options of ``config.json`` (`resnet_zoo.resnet.architecture_options`, e.g.
             ``{"shortcut": "A"}``; ``{}``: the registered architecture).
     """
@@ -35,6 +36,7 @@ class Published:
     recipe: Optional[Mapping]
     details: Mapping[str, str]
     command: Optional[str]
+    sittings: Sequence[Mapping[str, Any]]
     model_args: Mapping[str, Any]
 
     @property
@@ -74,7 +76,7 @@ def read_published(hub_dir: Path) -> Dict[str, Published]:
             architecture=info["architecture"], tag=info["tag"], folder=folder,
             dataset=info["metadata"].get("dataset"), metrics=info["metrics"],
             recipe=json.loads(recipe) if recipe is not None else None,
-            details=card.details, command=card.command,
+            details=card.details, command=card.command, sittings=card.sittings,
             model_args=architecture_options(
                 json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8")).get("model_args", {})))
     return found

@@ -1,17 +1,21 @@
-"""The Training page's sections: the recipe's defaults, the datasets, and the command behind each checkpoint."""
+"""The Training page's sections: the recipe's defaults, the datasets, the command behind each checkpoint, and what
+each sitting boundary of a run spanning several did to its curve."""
 import argparse
 import inspect
 from dataclasses import fields
-from typing import Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import griffe
 
+from resnet_zoo.checkpoint import read_state
 from resnet_zoo.cifar import CIFAR_SPECS
 from resnet_zoo.commands.train import arguments as train_arguments
 from resnet_zoo.constants import default_tag
 from resnet_zoo.imagefolder import IMAGE_FOLDER, SPLIT_FOLDERS
 from resnet_zoo.recipe import Recipe
 from resnet_zoo.resnet import list_pretrained_tags
+from resnet_zoo.run_state import SITTING_STARTS, run_state_file
+from resnet_zoo.train_log import TRAIN_LOG_NAME, read_train_log
 
 from md_format import fenced, format_percent, markdown_table
 from model_table import zoo_models
@@ -100,3 +104,59 @@ def training_runs(published: Mapping[str, Published]) -> str:
     for name in trained_weights(published):
         lines += [f"### `{name}`", "", *_published_run(published[name]), ""]
     return "\n".join(lines)
+
+
+NOISE_WINDOW = 5
+"""Epoch-to-epoch changes on either side of a sitting boundary that show its curve's noise there."""
+
+
+def _runs_of_several_sittings(published: Mapping[str, Published]) -> List[Tuple[str, List[Dict], Sequence[Mapping]]]:
+    """``(title, log, sittings)`` of every run of ``hub/`` trained in more than one sitting: a folder's run in
+    progress (its `resnet_zoo.constants.LAST_CHECKPOINT` state) and its shipped weights' run (log and card)."""
+    runs = []
+    for name, weights in sorted(published.items()):
+        state_file = run_state_file(weights.folder)
+        if state_file.is_file():
+            state = read_state(state_file)
+            runs.append((f"`{name}`, run in progress (epoch {state['epoch']} of {state['recipe']['epochs']})",
+                         state["history"], state["sittings"]))
+        if len(weights.sittings) > 1:
+            runs.append((f"`{name}`, shipped weights", read_train_log(weights.folder / TRAIN_LOG_NAME),
+                         weights.sittings))
+    return [run for run in runs if len(run[2]) > 1]
+
+
+def _changes(log: Sequence[Mapping[str, Any]], first: int, firsts: Sequence[int], key: str) -> Tuple[float, ...]:
+    """The change of ``key`` from epoch ``first - 1`` to ``first``, and the lowest and highest epoch-to-epoch
+    change within `NOISE_WINDOW` epochs either side, leaving out the changes at any sitting's ``firsts``."""
+    values = {r["epoch"]: r[key] for r in log}
+    around = [values[e] - values[e - 1] for e in range(first - NOISE_WINDOW, first + NOISE_WINDOW + 1)
+              if e not in firsts and e - 1 in values and e in values]
+    return values[first] - values[first - 1], min(around), max(around)
+
+
+def run_boundaries(published: Mapping[str, Published]) -> str:
+    """For each run of ``hub/`` trained in several sittings, a table of its sitting boundaries: the change of the
+    EMA model's test top-1 and of the training loss from the last epoch before the boundary to the first after it,
+    beside the range of the epoch-to-epoch changes around it. A drop beyond that noise is named.
+
+    Args:
+        published: The weights folders of ``hub/`` by ``model.tag`` (see `published.read_published`).
+    """
+    lines: List[str] = []
+    for title, log, sittings in _runs_of_several_sittings(published):
+        rows, firsts = [], [s["first_epoch"] for s in sittings]
+        for sitting in sittings[1:]:
+            first = sitting["first_epoch"]
+            top1, top1_low, top1_high = _changes(log, first, firsts, "test_top1")
+            loss, loss_low, loss_high = _changes(log, first, firsts, "train_loss")
+            drops = [what for what, beyond in (("top-1", top1 < top1_low), ("training loss", loss > loss_high))
+                     if beyond]
+            rows.append((f"{first - 1} → {first}", SITTING_STARTS[sitting["start"]],
+                         f"{top1:+.2f}", f"{top1_low:+.2f} to {top1_high:+.2f}",
+                         f"{loss:+.4f}", f"{loss_low:+.4f} to {loss_high:+.4f}",
+                         ", ".join(drops) or "none"))
+        lines += [f"{title}:", "", markdown_table(
+            ("Epochs", "Sitting started", "Top-1 change (points)", f"Changes within {NOISE_WINDOW} epochs",
+             "Training loss change", f"Changes within {NOISE_WINDOW} epochs", "Drop beyond them"), rows), ""]
+    return "\n".join(lines) or "No run of `hub/` has more than one sitting."

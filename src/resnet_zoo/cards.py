@@ -20,7 +20,7 @@ from huggingface_hub.constants import REPOCARD_NAME as CARD_NAME  # the model ca
 from .budget import format_duration
 from .errors import WeightsError
 from .resnet import architecture_options
-from .run_state import RESTARTS, sittings_table
+from .run_state import RESTARTS, read_sittings_table, sittings_table
 from .pretrained import PAPER_ID, hub_id, weights_name
 from .train_log import TRAIN_LOG_NAME
 
@@ -77,12 +77,15 @@ class CardFacts:
         metrics: The `METRICS` of its front matter, e.g. ``{"top1": 91.73, "top5": 99.71}`` (may be empty).
         details: The rows of its details table by label (``"Training hardware"``, `SOURCE_LABEL`, …).
         command: The exact training command (``None`` if it records none).
+        sittings: ``first_epoch``, ``last_epoch`` and ``start`` of each sitting its training section lists
+            (`resnet_zoo.run_state.read_sittings_table`; empty where it lists none).
     """
 
     files: Dict[str, str]
     metrics: Dict[str, float]
     details: Dict[str, str]
     command: Optional[str]
+    sittings: List[Dict[str, Any]]
 
 
 def model_card(
@@ -236,7 +239,7 @@ def read_card(path: Path) -> CardFacts:
         path: The card, ``FOLDER/README.md``.
 
     Returns:
-        Its weight files' SHA-256, metrics, details table and training command.
+        Its weight files' SHA-256, metrics, details table, training command and sittings.
 
     Raises:
         WeightsError: If the card cannot be read or its front matter does not say ``library_name: timm``.
@@ -255,7 +258,8 @@ def read_card(path: Path) -> CardFacts:
         metrics={by_type[r.metric_type]: float(r.metric_value) for r in card.data.eval_results or []
                  if r.metric_type in by_type},
         details={m["label"]: m["value"] for m in DETAILS_ROW.finditer(details)},
-        command=command["command"] if command else None)
+        command=command["command"] if command else None,
+        sittings=read_sittings_table(card.text))
 
 
 def plot_training_curve(records: Sequence[Mapping[str, float]], path: Path) -> None:

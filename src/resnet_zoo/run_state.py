@@ -17,6 +17,7 @@ cache and ``HF_HUB_OFFLINE`` apply). A run continued from it restarts what it do
 momentum starts at zero and the data order is drawn from a generator seeded by `data_seed` with the recipe's seed
 and the epoch; the learning rate of every step is the one the uninterrupted schedule gives.
 """
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -190,6 +191,18 @@ def sittings_table(sittings: List[Mapping[str, Any]]) -> List[str]:
             for s in sittings]
     return ["| Epochs | Hardware | Precision | resnet_zoo commit | Wall time | Start |", "|---|---|---|---|---|---|",
             *rows] if rows else []
+
+
+SITTING_ROW = re.compile(r"^\| (?P<first>\d+)(?:–(?P<last>\d+))? \| [^\n]* \| (?P<start>[^|\n]+) \|$", re.M)
+"""A row of `sittings_table`: its epochs (``8`` or ``8–57``), …, and how the sitting started."""
+
+
+def read_sittings_table(text: str) -> List[Dict[str, Any]]:
+    """``first_epoch``, ``last_epoch`` and ``start`` (a `SITTING_STARTS` key) of each row of the `sittings_table`
+    in ``text`` (a model card or a run's README)."""
+    starts = {label: key for key, label in SITTING_STARTS.items()}
+    return [dict(first_epoch=int(m["first"]), last_epoch=int(m["last"] or m["first"]), start=starts[m["start"]])
+            for m in SITTING_ROW.finditer(text) if m["start"] in starts]
 
 
 def _epochs(sitting: Mapping[str, Any]) -> str:
