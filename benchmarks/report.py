@@ -29,10 +29,12 @@ RECIPE_SPEEDUP = 2.0
 CPU_GROUP_PREFIX = "cpu-"
 """The groups of ``test_cpu_speed.py``'s benchmarks start with it."""
 CPU_TARGETS = (("train", "recipe", "reference", 2.5), ("train", "recipe", "step", 0.85),
+               ("train", "compiled", "recipe", 1.0),
                ("inference", "fast", "reference", 4.0), ("inference", "fast", "onnxruntime", 1.0))
 """CPU targets ``(task, loop, baseline loop, required ratio of their images per second)``, which
-``test_cpu_speed.py`` asserts: the recipe against the peers' loop and against its own bare step, the fast inference
-against plain eager fp32 and against ONNX Runtime on its export."""
+``test_cpu_speed.py`` asserts: the recipe against the peers' loop and against its own bare step, the compiled step
+(``--compile``) against the eager recipe, the fast inference against plain eager fp32 and against ONNX Runtime on
+its export."""
 
 
 class Result(NamedTuple):
@@ -216,7 +218,8 @@ def markdown_report(data: dict) -> str:
         lines += ["", "## CPU: recipe and fast inference vs the peers' plain loops", "",
                   "Training: the plain CIFAR ResNet (fp32, eager, NCHW, batch 128, torchvision DataLoader with "
                   "crop + flip) against a whole epoch of the recipe at its defaults for this CPU, and that epoch "
-                  "against the recipe's bare step over the same batches made beforehand (`step`). Inference: the "
+                  "against the recipe's bare step over the same batches made beforehand (`step`) and against the "
+                  "same epoch with the step compiled (`compiled`, `resnet-zoo train --compile`). Inference: the "
                   "model as loaded (eager fp32, batch 256), and its `resnet-zoo export-onnx` graph in ONNX Runtime "
                   "(fp32, same batches and threads), against `inference_model(model, \"auto\")`. Images per "
                   "second of the median call; the ratios are the CPU targets.", ""]

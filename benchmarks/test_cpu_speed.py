@@ -6,6 +6,8 @@
 * training, ``recipe``: `resnet_zoo.engine.train_one_epoch` at the recipe's defaults for this CPU (precision
   ``auto`` as ``resnet-zoo train`` chooses it, by `resnet_zoo.probe` on a CPU with native bf16 but no AMX,
   channels_last, batch 512, EMA, augmentation on the device); a call is a whole epoch;
+* training, ``compiled``: the same epoch with the step compiled by ``torch.compile`` (inductor's C++ kernels;
+  ``resnet-zoo train --compile``), its compilation in the warm-up call; not in the smoke run (it takes a minute);
 * training, ``step``: the same recipe's bare step (`resnet_zoo.engine.TrainStep`) over the same batches, made
   beforehand: what the loop's own work (augmentation, EMA, schedule, logging) is measured against;
 * inference, ``reference``: the zoo model as loaded, eager fp32, batch 256; ``fast``: the same model through
@@ -95,18 +97,25 @@ def reference_training(model: str, split: CifarSplit, smoke: bool) -> Callable[[
     return run
 
 
-def _recipe(model: str, split: CifarSplit, smoke: bool):
+def _recipe(model: str, split: CifarSplit, smoke: bool, compile: bool = False):
     """The recipe's training state and train loader over ``split`` (at batch 8 in the smoke run)."""
     batch = dict(batch_size=8) if smoke else {}
     precision = choose_precision("auto", CPU, model)[0]  # as `resnet-zoo train` chooses it, by a probe where need be
-    training = build_training(Recipe(model=model, precision=precision, **batch), CPU)
+    training = build_training(Recipe(model=model, precision=precision, **batch), CPU, compile)
     return training, training.loaders(split, split)[0]
 
 
-def recipe_training(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
+def recipe_training(model: str, split: CifarSplit, smoke: bool, compile: bool = False) -> Callable[[], None]:
     """One epoch of the recipe over ``split``, with everything it does on this CPU."""
-    training, loader = _recipe(model, split, smoke)
+    training, loader = _recipe(model, split, smoke, compile)
     return lambda: train_one_epoch(training, loader, epoch=0)
+
+
+def compiled_training(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
+    """`recipe_training` with the step compiled (``resnet-zoo train --compile``)."""
+    if smoke:
+        pytest.skip("compiling a training step takes a minute on a CPU: not in the smoke run")
+    return recipe_training(model, split, smoke, compile=True)
 
 
 def step_training(model: str, split: CifarSplit, smoke: bool) -> Callable[[], None]:
@@ -161,7 +170,8 @@ def _inference(network: nn.Module, dtype, split: CifarSplit, channels_last: bool
 
 
 LOOPS = {
-    "train": {"reference": reference_training, "recipe": recipe_training, "step": step_training},
+    "train": {"reference": reference_training, "recipe": recipe_training, "compiled": compiled_training,
+              "step": step_training},
     "inference": {"reference": reference_inference, "fast": fast_inference, "onnxruntime": onnxruntime_inference},
 }
 
