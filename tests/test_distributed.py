@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from resnet_zoo.checkpoint import load_checkpoint
+from resnet_zoo.checkpoint import load_checkpoint, read_state
 from resnet_zoo.commands.cli import main
 from resnet_zoo.constants import CHECKPOINT_FILE
 from resnet_zoo.distributed import Ranks, launched_ranks, rank_slice, shard
@@ -176,3 +176,4 @@ def test_compiled_step_trains_under_two_processes(cifar10_root, tmp_path):
     finish(process)
     log = read_log(out)
     assert [r["epoch"] for r in log] == [1, 2] and all(r["train_loss"] < 2.5 for r in log)
+    assert read_state(out / CHECKPOINT_FILE)["sittings"][-1]["compiled"] is True  # the card says so

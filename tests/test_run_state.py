@@ -26,7 +26,7 @@ from resnet_zoo.grow import grow_state_dict
 from resnet_zoo.hub import export, publish_files, verify
 from resnet_zoo.recipe import Recipe, default_lr
 from resnet_zoo.run import RunOptions, train
-from resnet_zoo.run_state import RESTARTS, RUN_FILES, data_seed, run_state_file
+from resnet_zoo.run_state import RESTARTS, RUN_FILES, data_seed, read_sittings_table, run_state_file, sittings_table
 from resnet_zoo.train_log import TRAIN_LOG_NAME
 from resnet_zoo.weights import read_metadata
 
@@ -143,6 +143,19 @@ def test_a_while_of_slow_steps_gives_an_epoch_up_only_once_the_sittings_own_pace
 
 # ---------------------------------------------------------------------------------------------------------------
 # sittings through the model folder
+
+
+def test_the_sittings_table_says_how_each_sitting_computed_and_reads_back():
+    common = dict(hardware="CPU: Xeon, 2 threads", commit="0123456789abcdef", wall_s=120.)
+    sittings = [dict(common, first_epoch=1, last_epoch=7, precision="fp32", start="new"),
+                dict(common, first_epoch=8, last_epoch=8, precision="bf16", probe="auto, probed: bf16 3 img/s",
+                     compiled=True, start="hub")]
+    table = sittings_table(sittings)
+    assert table[2:] == ["| 1–7 | CPU: Xeon, 2 threads | fp32 | 0123456789ab | 0 h 02 min (120 s) | new run |",
+                         "| 8 | CPU: Xeon, 2 threads | bf16 (auto, probed: bf16 3 img/s), compiled | 0123456789ab | "
+                         "0 h 02 min (120 s) | continued from the model folder |"]
+    assert read_sittings_table("\n".join(table)) == [dict(first_epoch=1, last_epoch=7, start="new"),
+                                                      dict(first_epoch=8, last_epoch=8, start="hub")]
 
 
 def test_a_sitting_keeps_the_run_in_its_model_folder_at_twice_the_size_of_the_weights(stopped, tmp_path):

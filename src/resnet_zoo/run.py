@@ -466,7 +466,8 @@ def _set_up(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.dev
         write_train_log(out / TRAIN_LOG_NAME, history)  # drops lines of epochs after the checkpoint
     sitting = dict(first_epoch=len(history) + 1, last_epoch=len(history), hardware=hardware(device, ranks.world_size),
                    precision=recipe.precision, commit=git_commit(Path(__file__)), wall_s=0., start=how,
-                   **({"probe": options.probe} if options.probe else {}))
+                   **({"probe": options.probe} if options.probe else {}),
+                   **({"compiled": True} if training.step.compile else {}))
     continue_with = shlex.join(["resnet-zoo", "train", "--resume", str(hub), "--data", DATA, "--out", OUT,
                                 *(["--time-budget", "DURATION"] if timed else [])])
     return _Sitting(training, train_loader, test_loader, out, hub, tag, list(train_split.classes), init, history,

@@ -212,8 +212,10 @@ def _epochs(sitting: Mapping[str, Any]) -> str:
 
 
 def _precision(sitting: Mapping[str, Any]) -> str:
-    """A sitting's precision, with the probe that chose it (``bf16 (auto, probed: …)``)."""
-    return f"{sitting['precision']} ({sitting['probe']})" if sitting.get("probe") else sitting["precision"]
+    """A sitting's precision, with the probe that chose it and whether its step was compiled
+    (``bf16 (auto, probed: …), compiled``)."""
+    probe = f" ({sitting['probe']})" if sitting.get("probe") else ""
+    return f"{sitting['precision']}{probe}{', compiled' if sitting.get('compiled') else ''}"
 
 
 def _short(commit: str) -> str:
