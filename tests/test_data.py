@@ -112,10 +112,11 @@ def test_fake_cifar10_reads_every_batch_in_order(tmp_path, bytes_keys, protocol)
 
 
 def test_cifar100_uses_fine_labels_and_names(tmp_path):
+    """The official cifar-100-python files, which hold coarse labels and names beside the fine ones."""
     root = write_cifar(tmp_path, "cifar100", per_file=4)
-    train = load_cifar(root, "cifar100", "train")
-    assert torch.equal(train.images, expected_images([0], 4))
-    assert train.labels.tolist() == [0, 1, 2, 3]
+    train, test = load_cifar(root, "cifar100", "train"), load_cifar(root, "cifar100", "test")
+    assert torch.equal(train.images, expected_images([0], 4)) and torch.equal(test.images, expected_images([1], 4))
+    assert train.labels.tolist() == [0, 1, 2, 3] and test.labels.tolist() == [1, 2, 3, 4]  # coarse: 1-4, 2-5
     assert len(train.classes) == 100 and train.classes[99] == "class99"
 
 
