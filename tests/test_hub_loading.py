@@ -196,7 +196,8 @@ CORRUPTIONS = {
 @pytest.mark.parametrize("case", CORRUPTIONS)
 def test_bad_weights_raise_one_line_weights_error(tmp_path, case):
     corrupt, max_shard_size, message = CORRUPTIONS[case]
-    _, folder = export_random("cifar_resnet20", tmp_path, max_shard_size=max_shard_size)
+    _, exported = export_random("cifar_resnet20", tmp_path, max_shard_size=max_shard_size)
+    folder = exported.rename(tmp_path / "weights")  # a name that does not say the architecture: the error must
     corrupt(folder)
     with pytest.raises(WeightsError, match=message) as error:
         timm.create_model(f"local-dir:{folder}", pretrained=True)
