@@ -268,17 +268,27 @@ def test_reset_classifier_and_other_heads():
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 64, 8, 8)
 
 
-def test_grad_checkpointing_gives_same_outputs_and_grads():
+def test_grad_checkpointing_gives_same_outputs_and_grads(monkeypatch):
+    """With checkpointing on, the stages run through timm's ``checkpoint_seq`` (and only then), giving the same
+    outputs and gradients."""
+    calls = []
+    checkpoint_seq = resnet_zoo.resnet.checkpoint_seq
+    monkeypatch.setattr(resnet_zoo.resnet, "checkpoint_seq", lambda *a, **k: calls.append(1) or checkpoint_seq(*a, **k))
     torch.manual_seed(0)
     model = timm.create_model("cifar_resnet20", drop_path_rate=0.0).train()
     x = torch.randn(4, 3, 32, 32)
-    model(x).sum().backward()
-    grads = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    model.set_grad_checkpointing(True)
-    model(x).sum().backward()
-    for g, p in zip(grads, model.parameters()):
-        assert torch.allclose(g, p.grad, atol=1e-5)
+    results = []
+    for enable in (False, True):
+        model.zero_grad()
+        model.set_grad_checkpointing(enable)
+        out = model(x)
+        out.sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in model.parameters()], len(calls)))
+    (plain, plain_grads, plain_calls), (checkpointed, grads, checkpointed_calls) = results
+    assert (plain_calls, checkpointed_calls) == (0, 1)
+    torch.testing.assert_close(checkpointed, plain)
+    for g, p in zip(plain_grads, grads):
+        torch.testing.assert_close(p, g, atol=1e-5, rtol=1e-5)
 
 
 def test_group_matcher_covers_all_parameters():
