@@ -64,7 +64,10 @@ def test_an_unwritable_cache_costs_only_the_next_probe(bf16_without_amx, tmp_pat
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
     (tmp_path / "a-file").write_text("")
     precision, probe = choose_precision("auto", CPU, "cifar_resnet20")
-    assert precision in ("fp32", "bf16") and probe is not None
+    assert precision == probe.precision and not probe.cached and not cache_file().exists()
+    monkeypatch.setattr(resnet_zoo.probe, "_train_rate", probed)
+    with pytest.raises(Probed):  # nothing was cached: the next run probes again
+        choose_precision("auto", CPU, "cifar_resnet20")
 
 
 def test_the_run_prints_the_probe_and_its_sitting_records_it(bf16_without_amx, tmp_path, capsys):
