@@ -160,7 +160,8 @@ def test_text_report(capsys, weights, expected, cifar10_root):
     (["--model", "cifar_resnet20", "--checkpoint", "hub/cifar_resnet20.rz_cifar10", "--dataset", "cifar100"],
      "has 10 classes, CIFAR-100 has 100"),
     (["--model", "cifar_resnet20", "--checkpoint", "hub"], "hub is not a Hub model folder: it has no config.json"),
-    (["--model", "cifar_resnet20", "--checkpoint", "nothing.safetensors"], "nothing.safetensors"),
+    (["--model", "cifar_resnet20", "--checkpoint", "nothing.safetensors"],
+     "nothing.safetensors: no such file or folder"),
     (["--model", "resnet18", "--checkpoint", "plain.safetensors"], "'resnet18' is not a resnet-zoo model"),
     (["--model", "cifar_resnet20", "--checkpoint", "plain.safetensors", "--device", "gpu"], "invalid --device"),
 ])
