@@ -156,4 +156,4 @@ def test_readme_main_job_classifies_the_samples_with_the_shipped_weights(monkeyp
     assert main(["predict", "--pretrained", "--json", "--top-k", "1"]) == 0
     results = json.loads(capsys.readouterr().out)
     correct = [Path(r["image"]).name.startswith(r["top"][0]["label"] + "_test") for r in results]
-    assert len(correct) == 10 and sum(correct) >= 9  # the shipped cifar_resnet20 gets all ten right
+    assert len(correct) == 10 and all(correct)  # the least sure, deer: 85 % in fp32 and in bf16
