@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import timm
 from huggingface_hub import ModelCard
+from matplotlib.figure import Figure
 from safetensors import safe_open
 
 import resnet_zoo
-from resnet_zoo.cards import CARD_NAME, CODE_LABEL, CURVE_NAME, CardFacts, count_macs, read_card
+from resnet_zoo.cards import (CARD_NAME, CODE_LABEL, CURVE_NAME, CardFacts, count_macs, plot_training_curve,
+                              read_card)
 from resnet_zoo.errors import WeightsError
 from resnet_zoo.hub import export
 from resnet_zoo.pretrained import CIFAR10_MEAN, CIFAR10_STD
@@ -83,9 +85,25 @@ def test_read_card_needs_a_timm_card(tmp_path, text, message):
         read_card(tmp_path / CARD_NAME)
 
 
-def test_training_curve_is_a_png_of_three_panels(folder):
+def test_training_curve_is_a_png_of_three_panels(folder, tmp_path, monkeypatch):
+    """Loss, top-1 and learning rate, each panel the log's values per epoch."""
     png = (folder / CURVE_NAME).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1200, 360)
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: drawn.append(figure))
+    records = [dict(epoch=e, train_loss=2. / e, test_loss=1.5 / e, train_top1=40. + e, test_top1=50. + e,
+                    lr=0.1 / e) for e in (1, 2, 3)]
+    plot_training_curve(records, tmp_path / CURVE_NAME)
+    [figure] = drawn
+    panels = {ax.get_title(): {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+                               for line in ax.get_lines()} for ax in figure.axes}
+
+    def column(key: str) -> tuple:
+        return [1, 2, 3], [r[key] for r in records]
+
+    assert panels == {"Loss": {"train": column("train_loss"), "test": column("test_loss")},
+                      "Top-1 accuracy (%)": {"train": column("train_top1"), "test": column("test_top1")},
+                      "Learning rate": {"lr": column("lr")}}
 
 
 def test_count_macs_counts_on_the_meta_device():
