@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 
 import resnet_zoo
 from resnet_zoo.checkpoint import EMA_PREFIX, MODEL_PREFIX, add_prefix, save_checkpoint
+from resnet_zoo.cifar_constants import CIFAR100_MEAN, CIFAR100_STD
 from resnet_zoo.commands.cli import main
 from resnet_zoo.errors import WeightsError, ZooError
 from resnet_zoo.hub import export, git_commit, publish_files, verify
@@ -322,6 +323,26 @@ def test_export_command_takes_the_ema_weights_of_a_training_checkpoint(tmp_path,
     assert exported.keys() == ema.state_dict().keys()
     assert all(torch.equal(exported[k], v) for k, v in ema.state_dict().items())
     assert not torch.equal(exported["fc.weight"], model.state_dict()["fc.weight"])
+
+
+def test_export_command_gives_a_training_checkpoint_the_normalisation_and_classes_of_its_run(tmp_path, capsys):
+    """A CIFAR-100 run's checkpoint exports as the run itself exports it, not with the registered CIFAR-10 cfg."""
+    ema = timm.create_model("cifar_resnet20", num_classes=100)
+    classes = [f"class{c}" for c in range(100)]
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    tensors = {**add_prefix(MODEL_PREFIX, ema.state_dict()), **add_prefix(EMA_PREFIX, ema.state_dict())}
+    state = dict(epoch=1, recipe=dict(model="cifar_resnet20", dataset="cifar100"), classes=classes)
+    save_checkpoint(checkpoint, {k: v.clone() for k, v in tensors.items()}, state)
+    out = tmp_path / "out"
+    assert main(["export", str(checkpoint), str(out), "--model", "cifar_resnet20", "--tag", "rz_cifar100",
+                 "--dataset", "cifar10"]) == 1
+    assert capsys.readouterr().err == (f"resnet-zoo export: error: --dataset cifar10: {checkpoint} is a checkpoint "
+                                       f"of a run on cifar100\n")
+    assert not out.exists()
+    assert main(["export", str(checkpoint), str(out), "--model", "cifar_resnet20", "--tag", "rz_cifar100"]) == 0
+    cfg = json.loads((out / "config.json").read_text())["pretrained_cfg"]
+    assert (cfg["mean"], cfg["std"], cfg["label_names"]) == (list(CIFAR100_MEAN), list(CIFAR100_STD), classes)
+    assert verify(out)["metadata"]["dataset"] == "cifar100"
 
 
 @pytest.mark.parametrize("command", ["export", "convert"])

@@ -365,6 +365,15 @@ def test_cifar100_run_without_ema_exports_100_named_classes(tmp_path):
     assert all(torch.equal(v, tensors[f"model.{k}"]) for k, v in model.state_dict().items())
 
 
+def test_a_batch_larger_than_the_training_images_is_one_line_and_writes_nothing(tmp_path, capsys):
+    data = write_cifar(tmp_path / "data", per_file=4)  # 20 training images
+    assert main(["train", "--model", "cifar_resnet20", "--data", str(data), "--out", str(tmp_path / "run"),
+                 "--batch-size", "32", "--device", "cpu"]) == 1
+    assert capsys.readouterr().err == (f"resnet-zoo train: error: --batch-size 32 is more than the 20 training images "
+                                       f"under {data}: an epoch would have no step\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
 def test_resume_without_a_checkpoint_is_an_error(capsys, tmp_path):
     assert main(["train", "--model", "cifar_resnet20", "--data", str(tmp_path), "--out", str(tmp_path / "x"),
                  "--resume"]) == 1

@@ -1,16 +1,16 @@
 """Creating and loading the zoo's models for a task: the device, a model shaped for a dataset, and a model with
 the weights to evaluate (pretrained, a Hub folder, a weights file or a training checkpoint), each name checked by
-`resnet_zoo.resnet.check_model_name`. ``validate``, ``predict``, ``train`` and ``convert`` all create their models
-here.
+`resnet_zoo.resnet.check_model_name`. ``validate``, ``predict``, ``train``, ``export`` and ``convert`` all create their
+models here.
 """
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import timm
 import torch
 import torch.nn as nn
 
-from .checkpoint import is_checkpoint, read_eval_weights
+from .checkpoint import is_checkpoint, read_eval_weights, read_state
 from .datasets import get_dataset
 from .errors import WeightsError, ZooError
 from .hub import CONFIG_NAME, read_config
@@ -125,25 +125,54 @@ def infer_model_args(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
     return args
 
 
-def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor], *,
-                          source: str) -> torch.nn.Module:
+def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor], *, source: str,
+                          pretrained_cfg_overlay: Optional[Mapping[str, Any]] = None) -> torch.nn.Module:
     """A resnet_zoo model ``model_name`` shaped like ``state_dict`` (see `infer_model_args`), loaded from it.
 
     Args:
         model_name: A resnet_zoo model name such as ``"cifar_resnet56"``.
         state_dict: Weights with resnet_zoo's parameter names.
         source: What the weights are (a path), named in errors.
+        pretrained_cfg_overlay: ``pretrained_cfg`` entries of the dataset the weights are for
+            (`resnet_zoo.datasets.DatasetSpec.model_overlay`); its ``num_classes`` must be the weights'.
 
     Returns:
         The model (in eval mode) made by ``timm.create_model``, holding the weights.
 
     Raises:
         ZooError: If ``model_name`` is not a resnet_zoo model (see `check_model_name`).
-        WeightsError: If the weights do not fit it.
+        WeightsError: If the weights do not fit it or the overlay's classes.
     """
     check_model_name(model_name)
-    model = timm.create_model(model_name, **infer_model_args(state_dict))
+    args = infer_model_args(state_dict)
+    classes = (pretrained_cfg_overlay or {}).get("num_classes", args["num_classes"])
+    if classes != args["num_classes"]:
+        raise WeightsError(f"{source} has {args['num_classes']} classes, its dataset {classes}")
+    model = timm.create_model(model_name, **args, pretrained_cfg_overlay=dict(pretrained_cfg_overlay or {}) or None)
     return load_checked(model, state_dict, source=source, architecture=model_name).eval()
+
+
+def build_for_export(model_name: str, path: Union[str, Path],
+                     dataset: Optional[str]) -> Tuple[torch.nn.Module, Optional[str]]:
+    """The model ``resnet-zoo export`` writes from ``path``, and the dataset its card names.
+
+    A training checkpoint gives its EMA weights (`resnet_zoo.checkpoint.read_eval_weights`) for the dataset and
+    class names its run recorded, their normalisation and names in ``pretrained_cfg`` as the run's own export has
+    them; ``dataset`` is then that one or ``None``. A state dict keeps the model's registered cfg.
+
+    Raises:
+        ZooError: If ``dataset`` is not the dataset of the checkpoint's run.
+        WeightsError: If the weights do not fit ``model_name``.
+    """
+    weights = read_eval_weights(path)
+    state = read_state(path) if is_checkpoint(path) else {}
+    trained_on = state.get("recipe", {}).get("dataset")
+    if trained_on is None:
+        return build_from_state_dict(model_name, weights, source=str(path)), dataset
+    if dataset not in (None, trained_on):
+        raise ZooError(f"--dataset {dataset}: {path} is a checkpoint of a run on {trained_on}")
+    overlay = get_dataset(trained_on).model_overlay(state.get("classes"))
+    return build_from_state_dict(model_name, weights, source=str(path), pretrained_cfg_overlay=overlay), trained_on
 
 
 def load_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str,

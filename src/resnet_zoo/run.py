@@ -41,7 +41,7 @@ from .datasets import Loader, create_dataset
 from .devices import hardware, resolve_device
 from .distributed import Ranks, barrier, broadcast_buffers, destroy_process_group, init_process_group
 from .engine import Training, build_training, train_one_epoch
-from .errors import ZooError
+from .errors import DataError, ZooError
 from .evaluation import EvalMetrics
 from .factory import create_model_for
 from .files import check_writable
@@ -440,6 +440,9 @@ def _set_up(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.dev
     _check_model_folder(hub, recipe, tag, continued)
 
     train_split = create_dataset(recipe.dataset, options.data, "train", recipe.subset, download=options.download)
+    if len(train_split) < recipe.batch_size:
+        raise DataError(f"--batch-size {recipe.batch_size} is more than the {len(train_split)} training images under "
+                        f"{options.data}: an epoch would have no step")
     test_split = create_dataset(recipe.dataset, options.data, "test", recipe.test_subset)
     if test_split.classes != train_split.classes:
         raise ZooError(f"the test split's classes differ from the train split's under {options.data}")

@@ -9,18 +9,18 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``resnet-zoo export``."""
     parser.add_argument("checkpoint", type=Path,
                         help="safetensors state dict with resnet_zoo's names, or a training checkpoint (its EMA "
-                             "weights, as validate evaluates them); use `resnet-zoo convert` for other checkpoints")
+                             "weights, as validate evaluates them, for the dataset and classes of its run); use "
+                             "`resnet-zoo convert` for other checkpoints")
     add_card_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``resnet-zoo export``: build ``--model`` from the checkpoint and write its model folder."""
-    from ..checkpoint import read_eval_weights
-    from ..factory import build_from_state_dict
+    from ..factory import build_for_export
     from ..hub import export
 
     options = card_options(args)
-    model = build_from_state_dict(args.model, read_eval_weights(args.checkpoint), source=str(args.checkpoint))
+    model, options["dataset"] = build_for_export(args.model, args.checkpoint, args.dataset)
     print(export(model, args.out, **options))
     return 0
 
