@@ -148,6 +148,27 @@ def test_zoo_resnet18_trains_a_step_and_validates(tree, tmp_path, capsys):
     assert (report["top1"], report["top5"]) == (log[0]["test_top1"], log[0]["test_top5"])
 
 
+def test_a_run_continues_only_on_its_own_classes(tree, tmp_path, capsys):
+    """Resumed on a tree whose class folders differ (one renamed, one more), the run stops with the difference."""
+    out = tmp_path / "run"
+    argv = ["train", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--epochs", "2", "--batch-size", "4",
+            "--subset", "4", "--out", str(out), "--device", "cpu", "--workers", "0"]
+    assert main([*argv, "--data", str(tree)]) == 0
+    renamed, more = tmp_path / "renamed", tmp_path / "more"
+    for other in (renamed, more):
+        shutil.copytree(tree, other)
+    for split in ("train", "val"):
+        (renamed / split / "dog").rename(renamed / split / "dingo")
+        shutil.copytree(more / split / "dog", more / split / "emu")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    for data, difference in ((renamed, "class 1 is 'dingo', the run's 'dog'"), (more, "4 classes against the run's 3")):
+        assert main([*argv, "--data", str(data), "--resume"]) == 1
+        assert capsys.readouterr().err == (f"resnet-zoo train: error: the classes under {data} are not the run's: "
+                                           f"{difference}\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--cutout", "16"], "--cutout is for CIFAR, not an image folder"),
     (["--download"], "--download fetches CIFAR only"),
