@@ -16,10 +16,10 @@ FOLDER = HUB / "cifar_resnet20.ak_cifar10"  # shortcut A: the parameter-free sho
 
 
 def test_the_export_runs_in_onnx_runtime_at_any_batch_size_with_the_models_logits(tmp_path, capsys):
-    out = tmp_path / "model.onnx"
+    out = tmp_path / "onnx" / "model.onnx"  # in a folder made for it
     assert main(["export-onnx", str(out), "--model", "cifar_resnet20", "--checkpoint", str(FOLDER)]) == 0
     assert capsys.readouterr().out == f"{out}\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # the weights inside, no temporary files
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.onnx"]  # the weights inside, no temporary files
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == [INPUT_NAME]
     model = timm.create_model(f"local-dir:{FOLDER}", pretrained=True).eval()
@@ -43,9 +43,9 @@ def test_an_existing_file_is_replaced_only_with_overwrite(tmp_path, capsys):
 
 @pytest.mark.parametrize("case", ["folder", "missing extra", "runtime disagrees", "weights of another depth"])
 def test_bad_input_is_one_line_and_leaves_nothing(case, tmp_path, capsys, monkeypatch):
-    out, model = tmp_path / "model.onnx", "cifar_resnet20"
+    out, model = tmp_path / "new" / "model.onnx", "cifar_resnet20"
     if case == "folder":
-        out.mkdir()
+        out.mkdir(parents=True)
         expected = f"{out} is a folder; give the .onnx file to write"
     elif case == "missing extra":
         monkeypatch.setattr(resnet_zoo.onnx_export, "EXTRA", ("onnx", "no_such_package_here"))
@@ -59,4 +59,5 @@ def test_bad_input_is_one_line_and_leaves_nothing(case, tmp_path, capsys, monkey
     assert main(["export-onnx", str(out), "--model", model, "--checkpoint", str(FOLDER)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("resnet-zoo export-onnx: error: ") and expected in err and err.count("\n") == 1
-    assert [p.name for p in tmp_path.iterdir()] == (["model.onnx"] if case == "folder" else [])
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")] == \
+        (["new", "new/model.onnx"] if case == "folder" else [])  # nor the folder made for it

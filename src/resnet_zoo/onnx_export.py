@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from .checkpoint import write_atomic
 from .errors import ZooError
+from .files import created_folders
 from .fuse import fuse_bn
 
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -34,7 +35,7 @@ def export_onnx(model: nn.Module, path: Union[str, os.PathLike]) -> Path:
 
     Args:
         model: A model made by ``timm.create_model`` (its ``pretrained_cfg`` gives the input size).
-        path: The ``.onnx`` file to write.
+        path: The ``.onnx`` file to write (its missing folders are made, and removed again if the export fails).
 
     Returns:
         ``path``.
@@ -62,5 +63,6 @@ def export_onnx(model: nn.Module, path: Union[str, os.PathLike]) -> Path:
         if not error <= TOLERANCE:
             raise ZooError(f"ONNX Runtime's logits differ from PyTorch's by {error:.2e} (tolerance {TOLERANCE})")
 
-    write_atomic(path, write)
+    with created_folders(path.parent):  # a folder made here goes again if the export fails
+        write_atomic(path, write)
     return path
