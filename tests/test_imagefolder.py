@@ -179,6 +179,14 @@ def test_cifar_only_options_are_refused(tree, tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_validate_refuses_download_for_an_image_folder(tree, tmp_path, capsys):
+    save_file(timm.create_model("zoo_resnet18", num_classes=3).state_dict(), str(tmp_path / "model.safetensors"))
+    assert main(["validate", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(tree), "--download",
+                 "--checkpoint", str(tmp_path / "model.safetensors"), "--device", "cpu"]) == 1
+    assert capsys.readouterr().err == ("resnet-zoo validate: error: --download fetches CIFAR only; an image folder "
+                                       "must be on disk\n")
+
+
 def test_an_unreadable_image_is_named(tree, tmp_path, capsys):
     broken = tmp_path / "images"
     shutil.copytree(tree, broken)

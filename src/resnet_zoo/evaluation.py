@@ -140,7 +140,8 @@ def evaluate_weights(
         check_data_folder(data)  # before the weights, which may come over the network
     # the classes of a dataset that does not fix them (an image folder: listed, not decoded) shape the model, so it
     # is listed first; the others are read after the weights, so that weights that do not fit fail first
-    listed = create_dataset(dataset, data, "test", subset) if get_dataset(dataset).num_classes is None else None
+    listed = create_dataset(dataset, data, "test", subset, download=download) \
+        if get_dataset(dataset).num_classes is None else None
     network = load_model(model, dataset, pretrained, checkpoint, listed.classes if listed is not None else None)
     test = listed if listed is not None else create_dataset(dataset, data, "test", subset, download=download)
     network, dtype = inference_model(network, precision, device)
