@@ -5,6 +5,7 @@ errors of bad input. Runs train cifar_resnet20 on a small fake CIFAR-10 (5 steps
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -15,9 +16,10 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+import resnet_zoo
 from resnet_zoo.budget import Budget, parse_duration
 from resnet_zoo.cards import read_card
-from resnet_zoo.checkpoint import load_checkpoint, save_checkpoint
+from resnet_zoo.checkpoint import STATE_KEY, load_checkpoint, save_checkpoint
 from resnet_zoo.commands.cli import main
 from resnet_zoo.constants import LAST_CHECKPOINT
 from resnet_zoo.engine import Training
@@ -394,6 +396,25 @@ def test_bad_continuations_are_one_line_each(stopped, data, tmp_path, capsys):
         assert err.startswith(f"resnet-zoo train: error: {message}") and err.count("\n") == 1, (extra, err)
     assert not (tmp_path / "run2").exists()
     assert {p.name: p.read_bytes() for p in (stopped / LAST_CHECKPOINT).iterdir()} == before
+
+
+def test_a_run_state_this_version_cannot_read_is_one_line(stopped, data, tmp_path, capsys):
+    """A state written by a newer resnet_zoo (a recipe option it does not know), or with broken metadata."""
+    tensors, state = load_checkpoint(run_state_file(stopped))
+    newer, broken = tmp_path / "newer", tmp_path / "broken"
+    for folder in (newer, broken):
+        shutil.copytree(stopped, folder)
+    save_checkpoint(run_state_file(newer), tensors, dict(state, recipe=dict(state["recipe"], mixup=0.2)))
+    save_file(tensors, run_state_file(broken), metadata={STATE_KEY: "{not json"})
+    for folder, message in (
+            (newer, f"the run's recipe has options this resnet_zoo {resnet_zoo.__version__} does not know (mixup): "
+                    f"a newer version wrote it; upgrade resnet-zoo to continue it"),
+            (broken, f"{run_state_file(broken)}: its {STATE_KEY!r} metadata is not JSON (")):
+        assert main(["train", "--resume", str(folder), "--data", str(data), "--out", str(tmp_path / "run"),
+                     "--device", "cpu"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"resnet-zoo train: error: {message}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_model_folder_of_other_weights_is_refused(data, tmp_path, capsys):

@@ -110,7 +110,13 @@ def read_state(path: Union[str, Path]) -> Dict[str, Any]:
     if STATE_KEY not in metadata:
         raise WeightsError(f"{path} is a safetensors file but not a resnet-zoo training checkpoint "
                            f"(no {STATE_KEY!r} metadata)")
-    return json.loads(metadata[STATE_KEY])
+    try:
+        state = json.loads(metadata[STATE_KEY])
+    except ValueError as e:
+        raise WeightsError(f"{path}: its {STATE_KEY!r} metadata is not JSON ({e})") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: its {STATE_KEY!r} metadata is not a JSON object")
+    return state
 
 
 def add_prefix(prefix: str, tensors: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

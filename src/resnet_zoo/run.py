@@ -33,6 +33,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 from tqdm import tqdm
 
+from . import __version__
 from .budget import Budget, BudgetTooShort, format_duration
 from .cards import read_card
 from .checkpoint import MODEL_PREFIX, add_prefix, eval_weights, load_checkpoint, read_state, save_checkpoint
@@ -274,8 +275,17 @@ def _resumed(recipe: Recipe, options: RunOptions, checkpoint: Path,
 
 
 def saved_recipe(state: State) -> Recipe:
-    """The recipe a checkpoint's ``state`` records; options added since it was written take their defaults."""
-    return Recipe(**(recipe_defaults() | state["recipe"]))
+    """The recipe a checkpoint's ``state`` records; options added since it was written take their defaults.
+
+    Raises:
+        ZooError: If it records options this version does not know (a state written by a newer resnet_zoo).
+    """
+    defaults = recipe_defaults()
+    unknown = sorted(set(state["recipe"]) - set(defaults))
+    if unknown:
+        raise ZooError(f"the run's recipe has options this resnet_zoo {__version__} does not know "
+                       f"({', '.join(unknown)}): a newer version wrote it; upgrade resnet-zoo to continue it")
+    return Recipe(**(defaults | state["recipe"]))
 
 
 def _check_model_folder(folder: Path, recipe: Recipe, tag: str, continued: Optional[State]) -> None:
