@@ -327,6 +327,20 @@ def test_ctrl_c_in_the_first_epoch_is_one_line_and_leaves_no_run_folder(cifar, m
     assert not Path("run").exists()
 
 
+def test_ctrl_c_while_train_reads_its_options_is_one_line_without_reading_them_again(cifar, monkeypatch, capsys):
+    """Say a fetch of the run state over the network: the line reports without starting it again."""
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("resnet_zoo.commands.train.recipe_and_options", interrupted)
+    assert main(cifar) == 130
+    assert capsys.readouterr().err == "resnet-zoo train: interrupted; no epoch had finished, so nothing was written\n"
+    assert len(calls) == 1 and not Path("run").exists()
+
+
 def test_ctrl_c_after_an_epoch_says_that_resume_continues(cifar, monkeypatch, capsys):
     """Interrupted in the export that follows the last epoch's checkpoint; the resumed run then exports."""
     export_run = resnet_zoo.run.export_run

@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from ..run import train
 
     recipe, options = recipe_and_options(args)
+    args.run_checkpoint = options.folder(recipe) / CHECKPOINT_FILE  # what `interrupted` reports, resolved once
     if options.probe and launched_ranks().is_main:
         print(f"--precision {recipe.precision} ({options.probe})", flush=True)
     result = train(recipe, options)
@@ -132,10 +133,9 @@ def run(args: argparse.Namespace) -> int:
 
 def interrupted(args: argparse.Namespace) -> str:
     """What a Ctrl-C of ``resnet-zoo train`` leaves: the checkpoint of the last finished epoch, which ``--resume``
-    continues, or (before the first) nothing."""
-    recipe, options = recipe_and_options(args)
-    checkpoint = options.folder(recipe) / CHECKPOINT_FILE
-    if not checkpoint.is_file():
+    continues, or (before the first, or before `run` knew the run's folder) nothing."""
+    checkpoint = getattr(args, "run_checkpoint", None)
+    if checkpoint is None or not checkpoint.is_file():
         return "no epoch had finished, so nothing was written"
     return f"{checkpoint} holds the last finished epoch: run the same command with --resume to continue"
 
