@@ -70,6 +70,17 @@ def test_an_unwritable_cache_costs_only_the_next_probe(bf16_without_amx, tmp_pat
         choose_precision("auto", CPU, "cifar_resnet20")
 
 
+@pytest.mark.parametrize("entry", [{}, [], {"fp32": 200.}, {"fp32": 200., "bf16": "fast"}, {"fp32": 0, "bf16": 9.},
+                                   {"fp32": float("nan"), "bf16": 9.}])
+def test_a_damaged_cache_entry_is_probed_again(bf16_without_amx, monkeypatch, entry):
+    key = f"{cpu_model()}|{torch.get_num_threads()} threads|cifar_resnet20"
+    cache_file().parent.mkdir(parents=True)
+    cache_file().write_text(json.dumps({key: entry}))
+    monkeypatch.setattr(resnet_zoo.probe, "_train_rate", probed)
+    with pytest.raises(Probed):
+        choose_precision("auto", CPU, "cifar_resnet20")
+
+
 def test_the_run_prints_the_probe_and_its_sitting_records_it(bf16_without_amx, tmp_path, capsys):
     data = write_cifar(tmp_path / "data", per_file=16)
     hub = tmp_path / "cifar_resnet20.rz_cifar10"

@@ -8,11 +8,12 @@ printed, and recorded with the sitting in the run's state and model card. Everyw
 `resnet_zoo.precision.resolve_precision`'s rule.
 """
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -74,7 +75,7 @@ def probe_precision(model: str, device: torch.device) -> Probe:
     earlier probe of ``model`` on this CPU model and thread count when there is one."""
     key = f"{cpu_model()}|{torch.get_num_threads()} threads|{model}"
     cache = _read_cache()
-    if key in cache:
+    if _valid_figures(cache.get(key)):
         figures = cache[key]
         return Probe(max(figures, key=figures.get), figures, cached=True)
     figures = {precision: _train_rate(model, precision, device) for precision in ("fp32", "bf16")}
@@ -86,6 +87,13 @@ def probe_precision(model: str, device: torch.device) -> Probe:
     except OSError:
         pass  # a cache that cannot be written only costs the next run its few seconds of probing
     return Probe(max(figures, key=figures.get), figures)
+
+
+def _valid_figures(figures: Any) -> bool:
+    """Whether a cache entry holds a positive rate for each precision (else the probe runs again)."""
+    return isinstance(figures, dict) and set(figures) == {"fp32", "bf16"} and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+        for v in figures.values())
 
 
 def _read_cache() -> Dict[str, Dict[str, float]]:
