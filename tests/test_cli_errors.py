@@ -41,6 +41,7 @@ def _files(folder: Path) -> None:
     with zipfile.ZipFile(folder / "zip.pth", "w") as archive:
         archive.writestr("a.txt", "not torch")
     torch.save(torch.nn.Linear(2, 2), folder / "module.pth")
+    torch.save(torch.nn.Linear(2, 2).state_dict(), folder / "legacy.pth", _use_new_zipfile_serialization=False)
     (folder / "array.json").write_text("[1]\n")
     (folder / "banana.json").write_text('{"lr": "banana", "schedule": "cosine"}\n')
     (folder / "broken").mkdir()
@@ -78,6 +79,14 @@ CASES: Dict[str, tuple] = {
                                 r"text\.pth: not a folder$"),
     "validate junk checkpoint": (["validate", "--model", "cifar_resnet20", "--checkpoint", "text.pth", "--data",
                                   "data"], 1, r"text\.pth: not a readable safetensors file"),
+    "validate torch.save checkpoint": (["validate", "--model", "cifar_resnet20", "--checkpoint", "module.pth",
+                                        "--data", "data"], 1,
+                                       r"module\.pth: a torch\.save checkpoint, not a safetensors file; convert it "
+                                       r"with `resnet-zoo convert`$"),
+    "validate legacy torch.save checkpoint": (["validate", "--model", "cifar_resnet20", "--checkpoint", "legacy.pth",
+                                               "--data", "data"], 1, r"legacy\.pth: a torch\.save checkpoint, not "),
+    "validate foreign zip": (["validate", "--model", "cifar_resnet20", "--checkpoint", "zip.pth", "--data", "data"],
+                             1, r"zip\.pth: not a readable safetensors file, truncated or corrupt"),
     "validate unknown model": (["validate", "--model", "nosuch", "--checkpoint", "text.pth", "--data", "data"], 1,
                                r"'nosuch' is not a resnet-zoo model"),
     "validate no weights": (["validate", "--model", "cifar_resnet20", "--data", "data"], 2,

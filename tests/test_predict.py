@@ -94,16 +94,19 @@ def test_cli_predict_unknown_model_is_one_line(checkpoint, capsys, weights):
 
 @pytest.mark.parametrize("kind", ["random bytes", "torch pickle"])
 def test_cli_predict_refuses_a_file_that_is_not_safetensors(checkpoint, tmp_path, capsys, kind):
-    """Never unpickled, and the message never steers towards ``weights_only=False``."""
+    """Never unpickled, and the message never steers towards ``weights_only=False``: a torch.save file is sent to
+    ``convert``."""
     path = tmp_path / "random.bin"
     if kind == "random bytes":
         path.write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
                                        dtype=torch.uint8).numpy().tobytes())
+        reason = "not a readable safetensors file, truncated or corrupt"
     else:
         torch.save(checkpoint[0].state_dict(), path)
+        reason = "a torch.save checkpoint, not a safetensors file; convert it with `resnet-zoo convert`"
     assert main(["predict", "--checkpoint", str(path)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"resnet-zoo predict: error: {path}: not a readable safetensors file")
+    assert err.startswith(f"resnet-zoo predict: error: {path}: {reason}")
     assert err.count("\n") == 1 and "pickle" not in err and "weights_only" not in err
 
 

@@ -11,6 +11,7 @@ Every problem is one `WeightsError` naming the file, the architecture and the of
 import json
 import os
 import re
+import zipfile
 from functools import partial
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -108,6 +109,10 @@ def weight_files(path: PathLike) -> List[Path]:
     return files
 
 
+LEGACY_TORCH_SAVE = b"\x80\x02"
+"""How a legacy (before torch 1.6) ``torch.save`` file starts: a protocol-2 pickle."""
+
+
 def _unreadable(file: Path, error: Exception) -> WeightsError:
     """The error of a safetensors file that could not be read: missing, a folder, not readable, or corrupt."""
     if not file.exists():
@@ -115,10 +120,26 @@ def _unreadable(file: Path, error: Exception) -> WeightsError:
     if file.is_dir():
         return WeightsError(f"{file}: is a folder, not a safetensors file")
     try:
-        file.open("rb").close()
+        torch_save = _is_torch_save(file)
     except OSError as e:
         return WeightsError(f"{file}: cannot be read ({e.strerror or e}); check its permissions")
+    if torch_save:
+        return WeightsError(f"{file}: a torch.save checkpoint, not a safetensors file; convert it with "
+                            f"`resnet-zoo convert`")
     return WeightsError(f"{file}: not a readable safetensors file, truncated or corrupt ({error})")
+
+
+def _is_torch_save(file: Path) -> bool:
+    """Whether ``file`` looks like a ``torch.save`` file: a zip archive holding a ``data.pkl`` (torch >= 1.6), or a
+    protocol-2 pickle (the legacy format)."""
+    if zipfile.is_zipfile(file):
+        try:
+            with zipfile.ZipFile(file) as archive:
+                return any(name.rpartition("/")[2] == "data.pkl" for name in archive.namelist())
+        except zipfile.BadZipFile:
+            return False
+    with file.open("rb") as f:
+        return f.read(2) == LEGACY_TORCH_SAVE
 
 
 def read_metadata(file: PathLike) -> Dict[str, str]:
