@@ -12,6 +12,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from resnet_zoo.commands.cli import main
+from resnet_zoo.constants import CHECKPOINT_FILE
 from resnet_zoo.datasets import create_dataset, create_loader
 from resnet_zoo.distributed import Ranks
 from resnet_zoo.errors import DataError
@@ -148,8 +149,9 @@ def test_zoo_resnet18_trains_a_step_and_validates(tree, tmp_path, capsys):
     assert (report["top1"], report["top5"]) == (log[0]["test_top1"], log[0]["test_top5"])
 
 
-def test_a_run_continues_only_on_its_own_classes(tree, tmp_path, capsys):
-    """Resumed on a tree whose class folders differ (one renamed, one more), the run stops with the difference."""
+def test_a_run_and_its_weights_go_only_with_their_own_classes(tree, tmp_path, capsys):
+    """Resumed on a tree whose class folders differ (one renamed, one more), the run stops with the difference;
+    validated on it, its weights too."""
     out = tmp_path / "run"
     argv = ["train", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--epochs", "2", "--batch-size", "4",
             "--subset", "4", "--out", str(out), "--device", "cpu", "--workers", "0"]
@@ -167,6 +169,13 @@ def test_a_run_continues_only_on_its_own_classes(tree, tmp_path, capsys):
         assert capsys.readouterr().err == (f"resnet-zoo train: error: the classes under {data} are not the run's: "
                                            f"{difference}\n")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    # nor do its weights evaluate on them: the exported folder's label names, the checkpoint's recorded classes
+    for weights in (out / "zoo_resnet18.rz_imagefolder", out / CHECKPOINT_FILE):
+        assert main(["validate", "--model", "zoo_resnet18", "--dataset", "imagefolder", "--data", str(renamed),
+                     "--checkpoint", str(weights), "--device", "cpu", "--workers", "0"]) == 1
+        assert capsys.readouterr().err == (f"resnet-zoo validate: error: the data's classes are not those "
+                                           f"zoo_resnet18 with {weights} was trained on: class 1 is 'dingo', the "
+                                           f"weights' 'dog'\n")
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -136,3 +136,13 @@ def create_loader(
     return get_dataset(name).create_loader(split, batch_size, cfg, device, train=train, cutout=cutout,
                                            generator=generator, ranks=ranks, workers=workers,
                                            channels_last=channels_last)
+
+
+def class_difference(ours: Sequence[str], theirs: Sequence[str], whose: str) -> Optional[str]:
+    """How the class names ``ours`` differ from ``whose`` ``theirs``: their numbers, or the first name that differs
+    (``"class 1 is 'dingo', the run's 'dog'"``); ``None`` if they are the same."""
+    ours, theirs = list(ours), list(theirs)
+    if len(ours) != len(theirs):
+        return f"{len(ours)} classes against {whose} {len(theirs)}"
+    index = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), None)
+    return None if index is None else f"class {index} is {ours[index]!r}, {whose} {theirs[index]!r}"

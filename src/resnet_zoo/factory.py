@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from .checkpoint import is_checkpoint, read_eval_weights, read_state
-from .datasets import get_dataset
+from .datasets import class_difference, get_dataset
 from .errors import WeightsError, ZooError
 from .hub import CONFIG_NAME, read_config
 from .resnet import check_model_name
@@ -82,7 +82,8 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
 
     Raises:
         WeightsError: If the weights are missing, not a safetensors file or Hub folder, or do not fit ``name``.
-        ZooError: If ``name`` is not a resnet_zoo model, or the model's classes do not match ``dataset``.
+        ZooError: If ``name`` is not a resnet_zoo model, or the model's classes do not match ``dataset`` (their
+            number) or ``classes`` (their names, where the weights record theirs).
     """
     if pretrained == (checkpoint is not None):
         raise ZooError("give exactly one of --pretrained and --checkpoint")
@@ -90,12 +91,14 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
     if checkpoint is not None and not Path(checkpoint).exists():
         raise WeightsError(f"{checkpoint}: no such file or folder")
     source = "pretrained weights" if pretrained else str(checkpoint)
+    trained_on: Optional[Sequence[str]] = None  # the class names the weights record, where they record them
     try:
         if pretrained:
             model = timm.create_model(name, pretrained=True)
         elif Path(checkpoint).is_dir():
             model = load_hub_folder(name, Path(checkpoint))
         elif is_checkpoint(checkpoint):
+            trained_on = read_state(checkpoint).get("classes")
             model = load_checked(create_model_for(name, dataset, classes), read_eval_weights(checkpoint),
                                  source=str(checkpoint), architecture=name)
         else:
@@ -107,6 +110,11 @@ def load_model(name: str, dataset: Optional[str], pretrained: bool = False,
         num_classes = spec.model_overlay(classes)["num_classes"]
         if model.num_classes != num_classes:
             raise ZooError(f"{name} with {source} has {model.num_classes} classes, {spec.title} has {num_classes}")
+    if trained_on is None and (pretrained or Path(checkpoint).is_dir()):
+        trained_on = model.pretrained_cfg.get("label_names")
+    difference = class_difference(classes, trained_on, "the weights'") if classes and trained_on else None
+    if difference:
+        raise ZooError(f"the data's classes are not those {name} with {source} was trained on: {difference}")
     return model.eval()
 
 

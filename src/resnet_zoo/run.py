@@ -38,7 +38,7 @@ from .budget import Budget, BudgetTooShort, format_duration
 from .cards import read_card
 from .checkpoint import MODEL_PREFIX, add_prefix, eval_weights, load_checkpoint, read_state, save_checkpoint
 from .constants import CHECKPOINT_FILE, DEFAULT_WORKERS, RUNS_FOLDER, default_tag
-from .datasets import Loader, create_dataset
+from .datasets import Loader, class_difference, create_dataset
 from .devices import hardware, resolve_device
 from .distributed import Ranks, barrier, broadcast_buffers, destroy_process_group, init_process_group
 from .engine import Training, build_training, train_one_epoch
@@ -456,9 +456,10 @@ def _set_up(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.dev
     test_split = create_dataset(recipe.dataset, options.data, "test", recipe.test_subset)
     if test_split.classes != train_split.classes:
         raise ZooError(f"the test split's classes differ from the train split's under {options.data}")
-    if continued is not None and continued.get("classes", list(train_split.classes)) != list(train_split.classes):
-        raise DataError(f"the classes under {options.data} are not the run's: "
-                        f"{_class_difference(list(train_split.classes), continued['classes'])}")
+    difference = class_difference(train_split.classes, continued.get("classes", train_split.classes), "the run's") \
+        if continued is not None else None
+    if difference:
+        raise DataError(f"the classes under {options.data} are not the run's: {difference}")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     training = build_training(recipe, device, options.compile, classes=train_split.classes, ranks=ranks)
@@ -541,14 +542,6 @@ def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.devi
             exported = _finish(s.out, s.hub, recipe, exact)
     barrier()  # the export exists when any process returns
     return RunResult(s.hub, len(history), recipe.epochs, top1, exported, s.continue_with)
-
-
-def _class_difference(here: List[str], run: List[str]) -> str:
-    """How the class names of the data ``here`` differ from the ``run``'s: their numbers, or the first that differs."""
-    if len(here) != len(run):
-        return f"{len(here)} classes against the run's {len(run)}"
-    index = next(i for i, (a, b) in enumerate(zip(here, run)) if a != b)
-    return f"class {index} is {here[index]!r}, the run's {run[index]!r}"
 
 
 def _start_from(training: Training, source: str, test_loader: Loader) -> State:
