@@ -241,20 +241,13 @@ def test_a_run_continues_from_a_hub_repo_in_the_offline_cache(stopped, data, tmp
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[-1] == f"exported {here}"
-    assert [s["start"] for s in state_of_card(here)] == ["new run", "continued from the model folder"]
+    assert [s["start"] for s in read_card(here / "README.md").sittings] == ["new", "hub"]
     missing = subprocess.run([sys.executable, "-m", "resnet_zoo", "train", "--resume", "hf-hub:someone/other",
                               "--data", str(data), "--device", "cpu"], env=env, capture_output=True, text=True,
                              timeout=300)
     assert missing.returncode == 1
     assert missing.stderr.startswith("resnet-zoo train: error: --resume hf-hub:someone/other: its run state could "
                                      "not be fetched")
-
-
-def state_of_card(folder: Path) -> list:
-    """The sittings rows of a model card: epochs and start of each."""
-    rows = [line for line in (folder / "README.md").read_text().splitlines() if line.startswith("| ")
-            and line.count("|") == 7 and re.fullmatch(r"\d+(–\d+)?", line.split("|")[1].strip())]
-    return [{"epochs": r.split("|")[1].strip(), "start": r.split("|")[6].strip()} for r in rows]
 
 
 def test_the_budget_ends_a_sitting_on_time_with_one_line_and_the_command_that_continues(data, tmp_path, capsys):
@@ -312,6 +305,24 @@ def test_a_finished_run_replaces_shipped_weights_only_if_it_scores_higher(stoppe
         assert state_of(stopped)["epoch"] == 4 and verify(stopped)["run"]["epoch"] == 4
         assert main(argv[:-2] + ["--out", str(tmp_path / "run3"), "--device", "cpu"]) == 1
         assert "is finished (epoch 4 of 4); start a new cycle from its weights" in capsys.readouterr().err
+
+
+def test_a_new_cycle_lives_beside_the_shipped_weights_it_starts_from(data, tmp_path, capsys):
+    """``--init`` and ``--hub-folder`` the same folder (how cifar_resnet20.rz_cifar10 gets its next cycle): the run
+    starts from the shipped weights, keeps its state beside them, and they stay until it beats them."""
+    folder = tmp_path / "cifar_resnet20.rz_cifar10"
+    shutil.copytree(HUB / folder.name, folder)
+    shipped = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    argv = ["train", "--model", "cifar_resnet20", "--init", str(folder), "--hub-folder", str(folder), "--data",
+            str(data), "--epochs", "2", "--batch-size", "16", "--out", str(tmp_path / "run"), "--device", "cpu",
+            "--precision", "fp32"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"starting from cifar_resnet20.rz_cifar10 ({folder}, commit ")
+    assert out[-1].startswith("finished epoch 2 of 2 at top-1 ") and "the weights in" in out[-1]
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == shipped
+    state = state_of(folder)
+    assert state["epoch"] == 2 and state["init"]["weights"].startswith("cifar_resnet20.rz_cifar10 (")
 
 
 def test_export_keeps_the_run_beside_the_weights_it_replaces(stopped):
