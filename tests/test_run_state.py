@@ -503,7 +503,7 @@ def test_a_run_starts_from_grown_weights_and_its_card_says_so(data, tmp_path, ca
 def test_weights_that_cannot_start_the_run_are_one_line(init, model, message, data, tmp_path, capsys):
     source = str(HUB / init) if (HUB / init).is_dir() else init
     assert main(["train", "--model", model, "--init", source, "--data", str(data), "--out", str(tmp_path / "run"),
-                 "--device", "cpu"]) == 1
+                 "--batch-size", "16", "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert err == f"resnet-zoo train: error: --init {source}: {message}\n"
     assert not (tmp_path / "run").exists()
@@ -512,7 +512,7 @@ def test_weights_that_cannot_start_the_run_are_one_line(init, model, message, da
 def test_weights_of_another_class_count_or_beside_resume_are_refused(data, tmp_path, capsys):
     folder = export(timm.create_model("cifar_resnet20", num_classes=100), tmp_path / "c100", tag="rz_cifar100")
     assert main(["train", "--model", "cifar_resnet20", "--init", str(folder), "--data", str(data), "--out",
-                 str(tmp_path / "run"), "--device", "cpu"]) == 1
+                 str(tmp_path / "run"), "--batch-size", "16", "--device", "cpu"]) == 1
     assert "it has 100 classes, the run 10" in capsys.readouterr().err
     assert main(["train", "--resume", "--init", str(folder), "--model", "cifar_resnet20", "--data", str(data),
                  "--device", "cpu"]) == 1
