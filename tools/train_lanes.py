@@ -64,8 +64,8 @@ class Lane(threading.Thread):
                 self.results[model] = dict(epochs=epochs, status=FINISHED_EARLIER)
                 print(f"{model}: {FINISHED_EARLIER}", flush=True)
                 continue
-            command = [sys.executable, "-m", "resnet_zoo.commands.cli", "train", "--model", model, "--epochs", str(epochs),
-                       "--data", str(self.args.data), "--out", str(out), *self.train_options]
+            command = [sys.executable, "-m", "resnet_zoo.commands.cli", "train", "--model", model,
+                       "--epochs", str(epochs), "--data", str(self.args.data), "--out", str(out), *self.train_options]
             if (out / "checkpoint.safetensors").is_file():
                 command.append("--resume")
             start = time.perf_counter()
