@@ -152,11 +152,10 @@ def build_from_state_dict(model_name: str, state_dict: Mapping[str, torch.Tensor
         WeightsError: If the weights do not fit it or the overlay's classes.
     """
     check_model_name(model_name)
-    args = infer_model_args(state_dict)
-    classes = (pretrained_cfg_overlay or {}).get("num_classes", args["num_classes"])
-    if classes != args["num_classes"]:
-        raise WeightsError(f"{source} has {args['num_classes']} classes, its dataset {classes}")
-    model = timm.create_model(model_name, **args, pretrained_cfg_overlay=dict(pretrained_cfg_overlay or {}) or None)
+    args, overlay = infer_model_args(state_dict), dict(pretrained_cfg_overlay or {})
+    if overlay.get("num_classes", args["num_classes"]) != args["num_classes"]:
+        raise WeightsError(f"{source} has {args['num_classes']} classes, its dataset {overlay['num_classes']}")
+    model = timm.create_model(model_name, **args, pretrained_cfg_overlay=overlay or None)
     return load_checked(model, state_dict, source=source, architecture=model_name).eval()
 
 
