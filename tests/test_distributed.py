@@ -21,6 +21,7 @@ from resnet_zoo.checkpoint import load_checkpoint, read_state
 from resnet_zoo.commands.cli import main
 from resnet_zoo.constants import CHECKPOINT_FILE
 from resnet_zoo.distributed import Ranks, launched_ranks, rank_slice, shard
+from resnet_zoo.engine import Training
 from resnet_zoo.errors import ZooError
 from resnet_zoo.precision import resolve_precision
 from resnet_zoo.recipe import Recipe, default_lr
@@ -130,11 +131,20 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_weights(killed, two
     assert without_timing(read_log(out)) == without_timing(read_log(two_processes[0]))
 
 
-def test_two_process_run_resumes_in_one_process(killed, cifar10_root, tmp_path):
+def test_two_process_run_resumes_in_one_process(killed, cifar10_root, tmp_path, monkeypatch):
     out = tmp_path / "run"
     shutil.copytree(killed, out)
-    first = read_log(out)
+    first, saved = read_log(out), load_checkpoint(out / CHECKPOINT_FILE)[0]
+    restored, load = [], Training.load_state_tensors
+
+    def load_and_record(training: Training, tensors: dict) -> None:
+        load(training, tensors)
+        restored.append({k: v.clone() for k, v in training.state_tensors().items()})  # before it trains on
+
+    monkeypatch.setattr(Training, "load_state_tensors", load_and_record)
     assert train(RECIPE, RunOptions(data=cifar10_root, out=out, resume=True, device=CPU)).folder == out / EXPORT
+    assert len(restored) == 1 and restored[0].keys() == saved.keys()  # rank 0's whole state, into one process
+    assert [k for k in saved if not torch.equal(restored[0][k], saved[k])] == []
     log = read_log(out)
     assert [r["epoch"] for r in log] == [1, 2, 3] and log[0] == first[0]
     assert log[-1]["train_loss"] < log[0]["train_loss"]
