@@ -1,4 +1,5 @@
-"""Benchmark options and fixtures: the device, the sizes chosen for it, and the versions recorded in the JSON.
+"""Benchmark options and fixtures: the device, the sizes chosen for it, the versions recorded in the JSON, and
+glibc's malloc thresholds pinned as the ``resnet-zoo`` commands pin them.
 
 ``benchmarks/`` is not a package: this file puts its folder and ``tests/`` on ``sys.path`` so that every benchmark
 file can import ``bench_setup`` and ``reference_resnet`` (the reference CIFAR ResNet that the tests check the zoo
@@ -14,6 +15,7 @@ import torch
 import torchvision
 
 import resnet_zoo
+from resnet_zoo.allocator import keep_freed_memory
 
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCHMARKS), str(BENCHMARKS.parent / "tests")]
@@ -25,6 +27,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("resnet-zoo benchmarks")
     group.addoption("--bench-device", choices=("cuda", "cpu"), default=None,
                     help="device to benchmark on (default: cuda when available, else cpu at tiny sizes)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pin glibc's malloc thresholds, as every ``resnet-zoo`` command runs: for every loop, baselines included, so
+    that ratios compare the loops and not the allocator (`allocator_ab.py` measures the allocator)."""
+    keep_freed_memory()
 
 
 def selected_device(config: pytest.Config) -> torch.device:

@@ -6,6 +6,9 @@ A command that fails on bad input prints one line, ``resnet-zoo NAME: error: ...
 at fault, and exits with status 1: a `resnet_zoo.errors.ZooError`, or an `OSError` of the file system (a folder
 that cannot be written, a file where a folder should be, …). Ctrl-C prints one line and exits with 130.
 ``--debug`` (or `DEBUG_ENV`) prints the traceback as well.
+
+Every command runs with glibc's malloc thresholds pinned (`resnet_zoo.allocator.keep_freed_memory`), so that a
+CPU step reuses the memory the previous one freed instead of faulting it in again.
 """
 import argparse
 import errno
@@ -17,6 +20,7 @@ from types import ModuleType
 from typing import List, NoReturn, Optional
 
 from .. import __version__
+from ..allocator import keep_freed_memory
 from ..errors import ZooError
 
 COMMANDS = {
@@ -118,6 +122,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _run(module: ModuleType, args: argparse.Namespace) -> int:
     """Run the command ``args.command`` of ``module``; a bad input, a file system error or Ctrl-C is one line."""
+    keep_freed_memory()
     try:
         return module.run(args)
     except (ZooError, OSError, KeyboardInterrupt) as e:
