@@ -53,7 +53,8 @@ def report(args: argparse.Namespace, results: dict) -> str:
     rows = [f"| {mode} | {listing(mode, 'img_per_s', '.0f')} | {medians[mode]:.0f} | "
             f"{listing(mode, 'faults_per_step', ',.0f')} |" for mode in MODES]
     return "\n".join([
-        f"# glibc's malloc thresholds: {args.model}, {args.precision} step, batch {BATCH}, {cpu_name()}", "", "| thresholds | img/s of each process | median | minor page faults per step |",
+        f"# glibc's malloc thresholds: {args.model}, {args.precision} step, batch {BATCH}, {cpu_name()}", "",
+        "| thresholds | img/s of each process | median | minor page faults per step |",
         "|---|---|---|---|", *rows, "",
         f"Pinned / adaptive: {medians['pinned'] / medians['adaptive']:.2f}x. Measured with `python "
         f"benchmarks/allocator_ab.py --model {args.model} --precision {args.precision} --steps {args.steps} "

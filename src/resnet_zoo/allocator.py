@@ -1,10 +1,10 @@
 """glibc's malloc thresholds, pinned so that memory a step frees serves the next step.
 
 glibc adapts its mmap and trim thresholds to the blocks a process frees. A training step on the CPU frees its
-activations at the end of the backward pass; glibc then often gives them back to the kernel, and the next step
-faults every page in again. Measured on a 2-core Intel Xeon (cifar_resnet56, batch 256, bf16 step):
-~49,000 minor page faults a step and 304 img/s with glibc's adaptive thresholds, ~100 and 361 img/s with them
-pinned. `keep_freed_memory` pins them, as the environment variables ``MALLOC_MMAP_THRESHOLD_`` and
+activations at the end of the backward pass, and many processes then give them back to the kernel and fault every
+page in again in the next step. In the zoo's cifar_resnet56 run (bf16, compiled, a 2-core Intel Xeon), about
+87,000 minor page faults a second and 308-346 img/s; continued with the thresholds pinned, almost none and
+398-506 img/s. `keep_freed_memory` pins them, as the environment variables ``MALLOC_MMAP_THRESHOLD_`` and
 ``MALLOC_TRIM_THRESHOLD_`` would, for the process it runs in; the ``resnet-zoo`` commands call it first.
 """
 import ctypes
