@@ -10,7 +10,7 @@ from resnet_zoo.commands import cli
 from shipped import HUB
 
 STEPS = """
-import resource, sys
+import resource
 import torch
 from resnet_zoo.allocator import keep_freed_memory
 pinned = keep_freed_memory()
