@@ -20,6 +20,12 @@ modules to count the imports in progress; when the count drops to 0 with timm im
 import os
 import sys
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Sequence
+
 DISABLE_ENV = "RESNET_ZOO_NO_AUTOLOAD"
 """Environment variable that turns the autoload off when set, at start-up, to anything but ``""`` or ``"0"``."""
 
