@@ -5,6 +5,7 @@ errors of bad input. Runs train cifar_resnet20 on a small fake CIFAR-10 (5 steps
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -486,6 +487,8 @@ def test_a_run_starts_from_grown_weights_and_its_card_says_so(data, tmp_path, ca
     top1 = float(out.split("top-1 ")[1].split("%")[0])
     card = read_card(tmp_path / "run" / "cifar_resnet56.rz_cifar10" / "README.md")
     assert card.details["Initialisation"] == f"{weights}; top-1 {top1:.2f}% before training"
+    words = shlex.split(card.command)  # the command that repeats the run starts from the same registered weights
+    assert words[words.index("--init") + 1] == "cifar_resnet20.rz_cifar10" and "--resume" not in words
 
 
 @pytest.mark.parametrize("init, model, message", [

@@ -53,7 +53,8 @@ class InitialWeights:
     grown: Optional[tuple] = None
 
     def describe(self) -> str:
-        """One line for the card: ``cifar_resnet56.rz_cifar10 (commit 3059834…), grown from 9 to 18 blocks…``."""
+        """One line for the card, the registered name first: ``cifar_resnet56.rz_cifar10 (hub/cifar_resnet56.rz_cifar10,
+        commit 3059834…), grown from 9 to 18 blocks…``."""
         grown = f", grown from {self.grown[0]} to {self.grown[1]} blocks per stage (Chang et al. 2018)" \
             if self.grown else ""
         return f"{self.name} ({self.source}, commit {self.commit[:12]}){grown}"

@@ -202,11 +202,13 @@ DATA, OUT = "DATA", "OUT"
 the machine that trained."""
 
 
-def command_line(recipe: Recipe, tag: Optional[str] = None) -> str:
+def command_line(recipe: Recipe, tag: Optional[str] = None, init: Optional[str] = None) -> str:
     """The ``resnet-zoo train`` command that repeats a run, with every recipe option spelled out and the
-    placeholders `DATA` and `OUT` for its folders; ``--tag`` unless ``tag`` is the dataset's default."""
+    placeholders `DATA` and `OUT` for its folders; ``--tag`` unless ``tag`` is the dataset's default, ``--init``
+    with the weights ``init`` names (``cifar_resnet56.rz_cifar10``) if the run started from them."""
     tag = None if tag == default_tag(recipe.dataset) else tag
-    words = ["resnet-zoo", "train", "--data", DATA, "--out", OUT] + (["--tag", tag] if tag else [])
+    words = ["resnet-zoo", "train", "--data", DATA, "--out", OUT] + (["--tag", tag] if tag else []) \
+        + (["--init", init] if init else [])
     for f in fields(recipe):
         value, option = getattr(recipe, f.name), f"--{f.name.replace('_', '-')}"
         if isinstance(value, bool):
@@ -375,7 +377,8 @@ def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True,
             model, folder or out / weights_name(recipe.model, tag), tag=tag, dataset=recipe.dataset,
             metrics=dict(top1=final["test_top1"], top5=final["test_top5"], loss=final["test_loss"]) if metrics is None
             else dict(top1=metrics.top1, top5=metrics.top5, loss=metrics.loss),
-            recipe=asdict(recipe), command=command_line(recipe, tag), train_log=log, wall_time_s=final["wall_s"],
+            recipe=asdict(recipe), command=command_line(recipe, tag, _init_name(state)), train_log=log,
+            wall_time_s=final["wall_s"],
             hardware="; ".join(dict.fromkeys(s["hardware"] for s in sittings)) or state.get("hardware"),
             epochs=(state["epoch"], recipe.epochs), code=_code(sittings) or None, sittings=sittings or None,
             initialisation=_initialisation(state), keep_run=keep_run)
@@ -386,6 +389,12 @@ def _initialisation(state: State) -> Optional[str]:
     if state.get("init"):
         return f"{state['init']['weights']}; top-1 {state['init']['top1']:.2f}% before training"
     return f"random (seed {saved_recipe(state).seed})" if "sittings" in state else None
+
+
+def _init_name(state: State) -> Optional[str]:
+    """The registered name (``cifar_resnet56.rz_cifar10``) of the weights a run started from, the first word of
+    their description (`resnet_zoo.grow.InitialWeights.describe`); ``None`` for a run from random weights."""
+    return state["init"]["weights"].split(" ", 1)[0] if state.get("init") else None
 
 
 def _shipped_top1(folder: Path) -> Optional[float]:
