@@ -1,6 +1,8 @@
 """The weights this repository ships in ``hub/``, and their top-1 measured without resnet_zoo's data or CLI."""
 from pathlib import Path
+from typing import Iterable, List
 
+import pytest
 import timm
 import torch
 
@@ -8,6 +10,15 @@ from resnet_zoo.cifar import read_batch
 
 HUB = Path(__file__).resolve().parents[1] / "hub"
 """The repository's weight folders, one per registered ``<model>.<tag>`` (`resnet_zoo.resnet.PRETRAINED`)."""
+DEFAULT_MODEL = "cifar_resnet20"
+"""The default run measures this model's shipped weights on the full test set; a deeper model's pass (20 s to a
+minute each on a 2-core AVX2 CPU) runs with the slow tests."""
+
+
+def default_or_slow(names: Iterable[str]) -> List:
+    """``names`` of shipped weights as parameters, those of models deeper than `DEFAULT_MODEL` marked slow."""
+    return [pytest.param(name, marks=() if name.partition(".")[0] == DEFAULT_MODEL else pytest.mark.slow)
+            for name in names]
 
 
 def cifar10_test_top1(model: torch.nn.Module, root: Path) -> float:

@@ -12,7 +12,7 @@ from resnet_zoo.evaluation import evaluate
 from resnet_zoo.precision import inference_model, is_channels_last, native_bf16, resolve_precision
 from resnet_zoo.resnet import PRETRAINED
 
-from shipped import HUB
+from shipped import HUB, default_or_slow
 
 CPU = torch.device("cpu")
 MAX_TOP1_CHANGE = 0.10
@@ -76,14 +76,10 @@ def fast_top1(cifar10_root):
 
 _BF16_MARKS = [] if native_bf16(CPU) else [pytest.mark.skip(
     reason="bf16 is emulated on this CPU (neither AVX512-BF16 nor AMX): minutes per model; native CPUs check it")]
-_DEFAULT_DEPTH = "cifar_resnet20."
-"""The default run checks the ResNet-20 weights, one of each shortcut type; the deeper ones (up to a minute each
-on a CPU) run with the slow tests."""
 
 
 @pytest.mark.parametrize("precision", ["auto", pytest.param("bf16", marks=_BF16_MARKS)])
-@pytest.mark.parametrize("name", [pytest.param(name, marks=() if name.startswith(_DEFAULT_DEPTH) else pytest.mark.slow)
-                                  for name in PRETRAINED])
+@pytest.mark.parametrize("name", default_or_slow(PRETRAINED))  # the default run: one of each shortcut type
 def test_shipped_weights_keep_their_top1_at_every_precision(name, precision, fast_top1, shipped_top1):
     """Against the exact fp32 model as timm loads it (`conftest.shipped_top1`, measured once per session)."""
     exact, fast = shipped_top1(name), fast_top1(name, precision)
