@@ -488,7 +488,8 @@ def test_a_run_starts_from_grown_weights_and_its_card_says_so(data, tmp_path, ca
     card = read_card(tmp_path / "run" / "cifar_resnet56.rz_cifar10" / "README.md")
     assert card.details["Initialisation"] == f"{weights}; top-1 {top1:.2f}% before training"
     words = shlex.split(card.command)  # the command that repeats the run starts from the same registered weights
-    assert words[words.index("--init") + 1] == "cifar_resnet20.rz_cifar10" and "--resume" not in words
+    assert words[:8] == ["resnet-zoo", "train", "--data", "DATA", "--out", "OUT", "--init", "cifar_resnet20.rz_cifar10"]
+    assert words[words.index("--model") + 1] == "cifar_resnet56"
 
 
 @pytest.mark.parametrize("init, model, message", [
