@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .budget import Budget, BudgetTooShort, format_duration
-from .cards import read_card
+from .cards import CARD_NAME, read_card
 from .checkpoint import MODEL_PREFIX, add_prefix, eval_weights, load_checkpoint, read_state, save_checkpoint
 from .constants import CHECKPOINT_FILE, DEFAULT_WORKERS, RUNS_FOLDER, default_tag
 from .datasets import Loader, class_difference, create_dataset
@@ -401,7 +401,7 @@ def _shipped_top1(folder: Path) -> Optional[float]:
     """The top-1 of the weights a model folder ships, as its card says (``None`` without weights or a top-1)."""
     if not (folder / CONFIG_NAME).is_file():
         return None
-    return read_card(folder / "README.md").metrics.get("top1")
+    return read_card(folder / CARD_NAME).metrics.get("top1")
 
 
 @dataclass
