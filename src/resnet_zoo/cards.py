@@ -48,6 +48,8 @@ EPOCHS_LABEL = "Training epochs"
 """The model card's details row saying after which epoch of how many the weights were taken ("100 of 100")."""
 INIT_LABEL = "Initialisation"
 """The model card's details row saying where the trained weights started: random, or weights and their top-1."""
+TEACHER_LABEL = "Teacher"
+"""The model card's details row naming the weights the model was distilled from (`resnet_zoo.distill`)."""
 CODE_LABEL = "Training code"
 """The model card's details row naming the resnet_zoo commits that trained the weights, each with its epochs."""
 DETAILS_HEADING = "## Model details"
@@ -109,6 +111,7 @@ def model_card(
         code: Optional[Sequence[Tuple[int, str]]] = None,
         sittings: Optional[Sequence[Mapping[str, Any]]] = None,
         initialisation: Optional[str] = None,
+        teacher: Optional[str] = None,
 ) -> str:
     """The model card (Markdown with YAML front matter) of a model folder.
 
@@ -134,6 +137,7 @@ def model_card(
             in order (needs ``epochs``); epochs before the first are shown as not recorded.
         sittings: The sittings that trained the run (`resnet_zoo.run`), listed in the training section.
         initialisation: Where the trained weights started, the `INIT_LABEL` row.
+        teacher: The weights the model was distilled from, the `TEACHER_LABEL` row.
 
     Returns:
         The text of `CARD_NAME`.
@@ -160,6 +164,8 @@ def model_card(
         rows.append((EPOCHS_LABEL, "{} of {}".format(*epochs)))
     if initialisation:
         rows.append((INIT_LABEL, initialisation))
+    if teacher:
+        rows.append((TEACHER_LABEL, teacher))
     if wall_time_s is not None:
         rows.append(("Training wall time", format_duration(wall_time_s)))
     if hardware:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from .checkpoint import load_training_state, load_weights, training_state_tensors
 from .constants import EVAL_BATCH_SIZE
 from .datasets import Loader, Split, create_loader, get_dataset
+from .distill import Teacher, distillation_loss, load_teacher
 from .distributed import Ranks, all_reduce_sum
 from .errors import ZooError
 from .evaluation import EvalMetrics, evaluate
@@ -39,7 +40,8 @@ def create_optimizer(model: nn.Module, recipe: Recipe, fused: bool = False) -> t
 
 
 class TrainStep:
-    """One optimisation step on a batch: forward and loss, backward, SGD update, EMA update.
+    """One optimisation step on a batch: forward and loss (with a teacher's distillation loss), backward, SGD
+    update, EMA update.
 
     With ``compile`` the forward and loss go through ``torch.compile`` (on CUDA in a single process in
     ``"reduce-overhead"`` mode, so that forward and backward replay as CUDA graphs; under
@@ -53,6 +55,8 @@ class TrainStep:
         label_smoothing: Label smoothing of the cross-entropy loss.
         dtype: Autocast dtype, or ``None`` for the model's own precision.
         compile: Compile the forward and loss.
+        teacher: The teacher to distil from (`resnet_zoo.distill`), or ``None``.
+        distill_weight: Share of the distillation loss, with a teacher.
     """
 
     def __init__(
@@ -63,8 +67,12 @@ class TrainStep:
             label_smoothing: float = 0.,
             dtype: Optional[torch.dtype] = None,
             compile: bool = False,
+            teacher: Optional[Teacher] = None,
+            distill_weight: float = 0.,
     ):
         self.model = model
+        self.teacher = teacher
+        self.distill_weight = distill_weight
         self.optimizer = optimizer
         self.ema = ema
         self.dtype = dtype
@@ -80,7 +88,12 @@ class TrainStep:
     def _forward(self, images: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(images.device.type, dtype=self.dtype, enabled=self.dtype is not None):
             logits = self.model(images)
-        return self.criterion(logits.float(), labels), (logits.argmax(dim=1) == labels).sum()
+            taught = self.teacher(images) if self.teacher is not None else None
+        loss = self.criterion(logits.float(), labels)
+        if taught is not None:
+            weight = self.distill_weight
+            loss = (1. - weight) * loss + weight * distillation_loss(logits, taught, self.teacher.temperature)
+        return loss, (logits.argmax(dim=1) == labels).sum()
 
     def __call__(
             self,
@@ -126,6 +139,7 @@ class Training:
         generator: Source of the order and augmentations of the train batches, alike in every process.
         step: The training step (through DistributedDataParallel in a distributed run).
         ranks: This process's place in the run.
+        teacher: The teacher the step distils from, or ``None``.
     """
 
     recipe: Recipe
@@ -136,6 +150,7 @@ class Training:
     generator: torch.Generator
     step: TrainStep
     ranks: Ranks = Ranks()
+    teacher: Optional[Teacher] = None
 
     @property
     def eval_model(self) -> nn.Module:
@@ -192,7 +207,8 @@ def build_training(
         classes: Optional[Sequence[str]] = None,
         ranks: Ranks = Ranks(),
 ) -> Training:
-    """The model, EMA, optimizer, generator and step of ``recipe`` on ``device``, initialised from its seed.
+    """The model, EMA, optimizer, generator, teacher and step of ``recipe`` on ``device``, initialised from its
+    seed.
 
     Args:
         recipe: The recipe.
@@ -205,7 +221,8 @@ def build_training(
             `resnet_zoo.distributed.init_process_group`) the step goes through DistributedDataParallel.
 
     Raises:
-        ZooError: If ``recipe.sync_bn`` is asked for off CUDA.
+        ZooError: If ``recipe.sync_bn`` is asked for off CUDA, or the teacher cannot teach the model
+            (`resnet_zoo.distill.load_teacher`).
     """
     cuda = device.type == "cuda"
     if recipe.sync_bn and not cuda:
@@ -219,12 +236,14 @@ def build_training(
     optimizer = create_optimizer(model, recipe, fused=cuda)
     generator = torch.Generator(device=get_dataset(recipe.dataset).generator_device(device))
     generator.manual_seed(recipe.seed)
+    teacher = load_teacher(recipe.teacher, model, recipe.distill_temperature, device) if recipe.teacher else None
     network = model
     if ranks.world_size > 1:
         network = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     step = TrainStep(network, optimizer, ema, recipe.label_smoothing, autocast_dtype(recipe.precision),
-                     compile=cuda if compile is None else compile)
-    return Training(recipe, device, model, ema, optimizer, generator, step, ranks)
+                     compile=cuda if compile is None else compile, teacher=teacher,
+                     distill_weight=recipe.distill_weight or 0.)
+    return Training(recipe, device, model, ema, optimizer, generator, step, ranks, teacher)
 
 
 STOP_CHECK_STEPS = 50

@@ -60,9 +60,9 @@ class InitialWeights:
         return f"{self.name} ({self.source}, commit {self.commit[:12]}){grown}"
 
 
-def load_source(source: str) -> nn.Module:
-    """The model ``--init`` names: registered weights (``cifar_resnet56.rz_cifar10``), a model folder, or a Hub repo
-    (``hf-hub:ORG/NAME``).
+def load_source(source: str, option: str = "--init") -> nn.Module:
+    """The model that ``option`` (``--init``, ``--teacher``) names: registered weights (``cifar_resnet56.rz_cifar10``),
+    a model folder, or a Hub repo (``hf-hub:ORG/NAME``).
 
     Raises:
         ZooError: If it names none of these.
@@ -73,8 +73,16 @@ def load_source(source: str) -> nn.Module:
         return timm.create_model(f"local-dir:{source}", pretrained=True)
     if "." in source and is_zoo_model(source) and source in timm.list_pretrained(source):
         return timm.create_model(source, pretrained=True)
-    raise ZooError(f"--init {source}: give registered weights (e.g. cifar_resnet56.rz_cifar10), a model folder or "
+    raise ZooError(f"{option} {source}: give registered weights (e.g. cifar_resnet56.rz_cifar10), a model folder or "
                    f"hf-hub:ORG/NAME")
+
+
+def source_commit(model: nn.Module) -> str:
+    """The resnet_zoo commit that wrote the weights `load_source` loaded (``"unknown"`` where their file does not
+    say)."""
+    file = model.pretrained_cfg.get("file")
+    return read_metadata(file).get("git_commit", "unknown") if file and str(file).endswith(".safetensors") \
+        else "unknown"
 
 
 def initial_weights(source: str, model: nn.Module) -> InitialWeights:
@@ -88,9 +96,7 @@ def initial_weights(source: str, model: nn.Module) -> InitialWeights:
     cfg, target = loaded.pretrained_cfg, model.pretrained_cfg["architecture"]
     architecture = cfg["architecture"]
     name = weights_name(architecture, cfg.get("tag"))
-    file = cfg.get("file")
-    commit = read_metadata(file).get("git_commit", "unknown") if file and str(file).endswith(".safetensors") \
-        else "unknown"
+    commit = source_commit(loaded)
     problems = []
     if loaded.num_classes != model.num_classes:
         problems.append(f"{loaded.num_classes} classes, the run {model.num_classes}")

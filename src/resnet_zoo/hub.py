@@ -90,6 +90,7 @@ def export(
         code: Optional[Sequence[Tuple[int, str]]] = None,
         sittings: Optional[Sequence[Mapping[str, Any]]] = None,
         initialisation: Optional[str] = None,
+        teacher: Optional[str] = None,
         keep_run: bool = True,
 ) -> Path:
     """Write ``model`` as a Hub model folder ``out_dir`` (see the module docstring), replacing it atomically.
@@ -122,6 +123,7 @@ def export(
             (`resnet_zoo.run` records them); needs ``epochs``.
         sittings: The sittings that trained the run (`resnet_zoo.run`), listed by the card.
         initialisation: Where the trained weights started (random, or weights and their top-1), a row of the card.
+        teacher: The weights the model was distilled from, a row of the card.
         keep_run: Keep the run state (`resnet_zoo.constants.LAST_CHECKPOINT`) that ``out_dir`` holds; ``False``
             drops it with the old weights.
 
@@ -171,7 +173,7 @@ def export(
                 wall_time_s=wall_time_s, hardware=hardware, num_params=sum(p.numel() for p in model.parameters()),
                 macs=count_macs(rebuilt, config["pretrained_cfg"]["input_size"]), has_curve=records is not None,
                 source=source, source_top1=source_top1, license_text=license_text, epochs=epochs, code=code,
-                sittings=sittings, initialisation=initialisation)
+                sittings=sittings, initialisation=initialisation, teacher=teacher)
             _write_text(staged / CARD_NAME, card)
             if keep_run and (out_dir / LAST_CHECKPOINT).is_dir():
                 shutil.copytree(out_dir / LAST_CHECKPOINT, staged / LAST_CHECKPOINT)

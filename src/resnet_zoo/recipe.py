@@ -11,6 +11,8 @@ The recipe (the defaults of `Recipe`), a strong setting for CIFAR ResNet-20 … 
   follow the model closely); the EMA model is what each epoch evaluates and what is exported.
 * Augmentation on the device: random crop of the image zero-padded by 4 pixels, horizontal flip; cutout off
   (``cutout=16`` is the usual CIFAR-10 setting).
+* Optionally knowledge distillation from trained models (``teacher``, off by default; `resnet_zoo.distill`): a
+  weight of 0.9 on the distillation loss at temperature 2.
 * channels_last, and bf16 autocast where it is sure to be faster (``--precision auto``: a GPU, or a CPU with
   AMX; float32 elsewhere, see `resnet_zoo.precision`). On CUDA also forward + loss compiled by
   ``torch.compile`` with CUDA graphs (forward and backward replay as graphs) and fused SGD.
@@ -28,6 +30,12 @@ from .errors import check_options
 
 LR_PER_128 = 0.1
 """Peak learning rate per 128 images of batch; `default_lr` scales it linearly with the batch size."""
+
+DISTILL_WEIGHT = 0.9
+"""Default ``--distill-weight`` of a run with a teacher: the share of the distillation loss (Hinton et al. 2015)."""
+DISTILL_TEMPERATURE = 2.0
+"""Default ``--distill-temperature`` of a run with a teacher: lower than Hinton et al.'s usual 4, as teachers
+trained with label smoothing have compressed logits, whose mean probabilities at 4 are nearly uniform."""
 
 MAX_WARMUP_EPOCHS = 5
 """Warmup of a long run; a run of fewer than ``10 x MAX_WARMUP_EPOCHS`` epochs warms up for a tenth of them."""
@@ -60,6 +68,10 @@ class Recipe:
         label_smoothing: Label smoothing of the training loss.
         ema_decay: Decay of the weights' EMA; 0 keeps no EMA.
         cutout: Side of the cutout square; 0 turns cutout off (CIFAR only).
+        teacher: Weights to distil from, comma-separated (an ensemble; `resnet_zoo.distill`), or ``None``.
+        distill_weight: Share of the distillation loss (``None``: `DISTILL_WEIGHT` with a teacher).
+        distill_temperature: Softmax temperature of the distillation (``None``: `DISTILL_TEMPERATURE` with a
+            teacher).
         sync_bn: BatchNorm statistics over the global batch of a distributed run (CUDA only).
         precision: ``"bf16"`` (autocast) or ``"fp32"``; ``resnet-zoo train`` resolves ``--precision auto`` for
             its device (`resnet_zoo.precision.resolve_precision`).
@@ -82,6 +94,9 @@ class Recipe:
     label_smoothing: float = 0.1
     ema_decay: float = 0.999
     cutout: int = 0
+    teacher: Optional[str] = None
+    distill_weight: Optional[float] = None
+    distill_temperature: Optional[float] = None
     sync_bn: bool = False
     precision: str = "fp32"
     seed: int = 0
@@ -98,8 +113,19 @@ class Recipe:
             object.__setattr__(self, "lr", default_lr(self.batch_size))
         if self.warmup_epochs is None:
             object.__setattr__(self, "warmup_epochs", default_warmup_epochs(self.epochs))
+        distilling = self.teacher is not None
+        check_options((getattr(self, k) is None, f"--{k.replace('_', '-')} needs --teacher")
+                      for k in ("distill_weight", "distill_temperature") if not distilling)
+        if distilling:
+            from .distill import TEACHER_SEPARATOR, teacher_sources
+
+            object.__setattr__(self, "teacher", TEACHER_SEPARATOR.join(teacher_sources(self.teacher)))
+            for key, default in (("distill_weight", DISTILL_WEIGHT), ("distill_temperature", DISTILL_TEMPERATURE)):
+                if getattr(self, key) is None:
+                    object.__setattr__(self, key, default)
         values = dict(lr=self.lr, momentum=self.momentum, wd=self.wd, label_smoothing=self.label_smoothing,
-                      ema_decay=self.ema_decay)
+                      ema_decay=self.ema_decay, distill_weight=self.distill_weight or 0.,
+                      distill_temperature=self.distill_temperature or 1.)
         check_options((math.isfinite(v), f"--{k.replace('_', '-')} must be a finite number, got {v}")
                       for k, v in values.items())
         check_options([
@@ -112,6 +138,8 @@ class Recipe:
             (0 <= self.label_smoothing < 1, "--label-smoothing must lie in [0, 1)"),
             (0 <= self.ema_decay < 1, "--ema-decay must lie in [0, 1) (0: no EMA)"),
             (self.cutout >= 0, "--cutout must not be negative"),
+            (not distilling or 0 < self.distill_weight <= 1, "--distill-weight must lie in (0, 1]"),
+            (not distilling or self.distill_temperature > 0, "--distill-temperature must be positive"),
             (self.cutout <= IMAGE_SIZE, f"--cutout must be at most {IMAGE_SIZE}, the side of a CIFAR image"),
             (self.precision in ("bf16", "fp32"), "--precision must be bf16 or fp32 (auto is resolved before)"),
             (not self.cutout or dataset.supports_cutout, "--cutout is for CIFAR, not an image folder"),

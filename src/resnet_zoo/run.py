@@ -381,7 +381,8 @@ def export_run(out: Path, folder: Optional[Path] = None, keep_run: bool = True,
             wall_time_s=final["wall_s"],
             hardware="; ".join(dict.fromkeys(s["hardware"] for s in sittings)) or state.get("hardware"),
             epochs=(state["epoch"], recipe.epochs), code=_code(sittings) or None, sittings=sittings or None,
-            initialisation=_initialisation(state), keep_run=keep_run)
+            initialisation=_initialisation(state), teacher="; ".join(state.get("teacher") or []) or None,
+            keep_run=keep_run)
 
 
 def _initialisation(state: State) -> Optional[str]:
@@ -441,7 +442,8 @@ class _Sitting:
         recipe = self.training.recipe
         return dict(epoch=len(self.history), recipe=asdict(recipe), device_type=self.training.device.type,
                     history=self.history, tag=self.tag, classes=self.classes, sittings=[*self.sittings, self.sitting],
-                    **({"init": self.init} if self.init else {}))
+                    **({"init": self.init} if self.init else {}),
+                    **({"teacher": self.training.teacher.names} if self.training.teacher else {}))
 
 
 def _set_up(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, timed: bool) -> _Sitting:
@@ -472,6 +474,7 @@ def _set_up(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.dev
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     training = build_training(recipe, device, options.compile, classes=train_split.classes, ranks=ranks)
+    _check_teacher(training, continued)
     train_loader, test_loader = training.loaders(train_split, test_split, workers=options.workers)
 
     history: List[Dict[str, Any]] = []
@@ -498,6 +501,14 @@ def _set_up(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.dev
                                 *(["--time-budget", "DURATION"] if timed else [])])
     return _Sitting(training, train_loader, test_loader, out, hub, tag, list(train_split.classes), init, history,
                     sittings, sitting, continue_with)
+
+
+def _check_teacher(training: Training, continued: Optional[State]) -> None:
+    """A continued run distils from the very weights it started with (a registered name may ship newer ones)."""
+    now = training.teacher.names if training.teacher else None
+    if continued is not None and continued.get("teacher") != now:
+        raise ZooError(f"--resume: the teacher's weights are not the run's: {continued.get('teacher')} (run) vs "
+                       f"{now} (now)")
 
 
 def _train(recipe: Recipe, options: RunOptions, ranks: Ranks, device: torch.device, start: float) -> RunResult:

@@ -11,7 +11,8 @@ computes) and `resnet_zoo.run.RunOptions` (where and how it runs) for `resnet_zo
 ``--resume FOLDER`` continues the run kept in a model folder (or ``hf-hub:ORG/NAME``) on any machine, with the
 recipe it records: options given beside it must agree, except ``--precision``, which each sitting chooses.
 ``--time-budget`` stops the sitting at the last epoch boundary that fits.
-``--sync-bn`` computes BatchNorm statistics over the global batch (CUDA only).
+``--sync-bn`` computes BatchNorm statistics over the global batch (CUDA only). ``--teacher`` distils from
+trained weights (an ensemble, comma-separated; see `resnet_zoo.distill`).
 """
 import argparse
 from dataclasses import fields, replace
@@ -22,7 +23,7 @@ from ..budget import format_duration, parse_duration
 from ..constants import CHECKPOINT_FILE, DATASET_NAMES, LAST_CHECKPOINT, RUNS_FOLDER, default_tag
 from ..errors import ZooError
 from .options import add_data, add_device, add_model, add_precision, add_workers
-from ..recipe import LR_PER_128, MAX_WARMUP_EPOCHS, Recipe, recipe_defaults
+from ..recipe import DISTILL_TEMPERATURE, DISTILL_WEIGHT, LR_PER_128, MAX_WARMUP_EPOCHS, Recipe, recipe_defaults
 
 if TYPE_CHECKING:
     from ..run import RunOptions
@@ -94,6 +95,13 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     add("--label-smoothing", type=float, help=f"of the training loss (default: {d['label_smoothing']})")
     add("--ema-decay", type=float, help=f"EMA decay of the weights; 0: no EMA (default: {d['ema_decay']})")
     add("--cutout", type=int, metavar="PIXELS", help=f"cutout square side, CIFAR only; 0: off (default: {d['cutout']})")
+    add("--teacher", metavar="WEIGHTS",
+        help="distil from these weights, comma-separated for an ensemble: registered (cifar_resnet32.rz_cifar10), "
+             "model folders or hf-hub:ORG/NAME (default: none)")
+    add("--distill-weight", type=float, metavar="W",
+        help=f"share of the distillation loss, with --teacher (default: {DISTILL_WEIGHT})")
+    add("--distill-temperature", type=float, metavar="T",
+        help=f"softmax temperature of the distillation, with --teacher (default: {DISTILL_TEMPERATURE})")
     add("--sync-bn", action="store_true", default=None,
         help="BatchNorm statistics over the global batch (torchrun on CUDA)")
     add_precision(parser, inference=False)
