@@ -315,8 +315,9 @@ def test_checkpoint_is_safetensors_with_the_whole_state(smoke):
     assert state["epoch"] == 2 and state["device_type"] == "cpu" and state["history"] == read_log(options.out)
     assert state["recipe"]["subset"] == 512 and state["recipe"]["lr"] == 0.1
     assert list(state["recipe"]) == ["model", "dataset", "epochs", "batch_size", "lr", "momentum", "wd",
-                                     "warmup_epochs", "label_smoothing", "ema_decay", "cutout", "sync_bn",
-                                     "precision", "seed", "subset", "test_subset"]
+                                     "warmup_epochs", "label_smoothing", "ema_decay", "cutout", "teacher",
+                                     "distill_weight", "distill_temperature", "sync_bn", "precision", "seed",
+                                     "subset", "test_subset"]
     assert not [p.name for p in options.out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
