@@ -139,7 +139,6 @@ class Training:
         generator: Source of the order and augmentations of the train batches, alike in every process.
         step: The training step (through DistributedDataParallel in a distributed run).
         ranks: This process's place in the run.
-        teacher: The teacher the step distils from, or ``None``.
     """
 
     recipe: Recipe
@@ -150,7 +149,11 @@ class Training:
     generator: torch.Generator
     step: TrainStep
     ranks: Ranks = Ranks()
-    teacher: Optional[Teacher] = None
+
+    @property
+    def teacher(self) -> Optional[Teacher]:
+        """The teacher the step distils from, or ``None``."""
+        return self.step.teacher
 
     @property
     def eval_model(self) -> nn.Module:
@@ -243,7 +246,7 @@ def build_training(
     step = TrainStep(network, optimizer, ema, recipe.label_smoothing, autocast_dtype(recipe.precision),
                      compile=cuda if compile is None else compile, teacher=teacher,
                      distill_weight=recipe.distill_weight or 0.)
-    return Training(recipe, device, model, ema, optimizer, generator, step, ranks, teacher)
+    return Training(recipe, device, model, ema, optimizer, generator, step, ranks)
 
 
 STOP_CHECK_STEPS = 50
